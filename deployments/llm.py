@@ -1,0 +1,191 @@
+"""The LLM node: a GLM chat model on vLLM, served by Ray Serve LLM's ``LLMServer``.
+
+``build_llm_app`` turns the profile's ``llm`` section into an ``LLMConfig`` (CPU build of vLLM on
+the cpu profile, CUDA build with a fractional GPU bundle on GPU profiles). The ingress talks to it
+through ``LLMServerChat``, one implementation of the small ``ChatBackend`` interface.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from seethink.checkpoints import checkpoint_version, is_tiny, resolve_model_path
+from seethink.config import LLMNodeConfig
+
+from .vision_backends import Generation, confidence_from_logprobs
+
+
+class LLMError(RuntimeError):
+    """The LLM answered with an error, or could not be reached."""
+
+
+@dataclass
+class ChatDelta:
+    """One streamed piece of an answer; the last one carries the finish reason and usage."""
+
+    text: str
+    finish_reason: str | None = None
+    logprobs: list[float] | None = None
+    usage: dict[str, int] | None = None
+
+
+class ChatBackend(abc.ABC):
+    """Generates chat answers. The ingress holds one and never sees the engine behind it."""
+
+    model_id: str
+
+    @abc.abstractmethod
+    async def complete(
+        self, messages: list[dict], max_tokens: int, temperature: float
+    ) -> tuple[Generation, dict[str, int]]:
+        """The whole answer, its confidence and token usage."""
+
+    @abc.abstractmethod
+    def stream(
+        self, messages: list[dict], max_tokens: int, temperature: float
+    ) -> AsyncIterator[ChatDelta]:
+        """The answer piece by piece as the engine generates it."""
+
+
+def served_model_id(cfg: LLMNodeConfig) -> str:
+    if cfg.model_name:
+        return cfg.model_name
+    return cfg.model.replace("tiny:", "tiny-") if is_tiny(cfg.model) else cfg.model
+
+
+def llm_version(cfg: LLMNodeConfig) -> str:
+    return checkpoint_version(resolve_model_path(cfg.model))
+
+
+def build_llm_config(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
+    """The Ray Serve LLM config for the profile's llm node."""
+    from ray.serve.llm import LLMConfig
+
+    path = resolve_model_path(cfg.model)
+    engine_kwargs: dict[str, Any] = {
+        "max_model_len": cfg.max_model_len,
+        "dtype": cfg.dtype,
+        "enforce_eager": cfg.enforce_eager,
+    }
+    env: dict[str, str] = {"HF_HUB_OFFLINE": "1"} if is_tiny(cfg.model) else {}
+    bundle: dict[str, float] = {"CPU": cfg.num_cpus}
+    if cfg.device == "gpu":
+        engine_kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization
+        bundle["GPU"] = cfg.num_gpus or 1
+        if cfg.quantization:
+            engine_kwargs["quantization"] = cfg.quantization
+        accelerator = {"kind": "gpu"}
+    else:
+        # The CPU build: bounded KV cache (the default asks for more than a NUMA node has),
+        # threads not pinned to one core, and the engine in-process (starts in seconds).
+        env.update(
+            {
+                "VLLM_CPU_KVCACHE_SPACE": str(cfg.cpu_kvcache_space_gib),
+                "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+                "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+            }
+        )
+        accelerator = {"kind": "cpu"}
+    engine_kwargs.update(cfg.engine_kwargs)
+    opts = cfg.deployment_options(deployment_name)
+    return LLMConfig(
+        model_loading_config={"model_id": served_model_id(cfg), "model_source": path},
+        accelerator_config=accelerator,
+        accelerator_type=cfg.accelerator_type,
+        placement_group_config={"bundles": [bundle], "strategy": "PACK"},
+        engine_kwargs=engine_kwargs,
+        runtime_env={"env_vars": env},
+        deployment_config={
+            "name": deployment_name,
+            "autoscaling_config": opts["autoscaling_config"],
+            "max_ongoing_requests": opts["max_ongoing_requests"],
+            "max_queued_requests": opts["max_queued_requests"],
+            # The replica actor itself takes no resources: the engine's bundle holds them.
+            "ray_actor_options": {"num_cpus": 0, "num_gpus": 0},
+        },
+        log_engine_metrics=True,
+    )
+
+
+def build_llm_app(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
+    """The LLMServer deployment, ready to bind into the graph."""
+    from ray.serve.llm import build_llm_deployment
+
+    return build_llm_deployment(build_llm_config(cfg, deployment_name), name_prefix="")
+
+
+class LLMServerChat(ChatBackend):
+    """Talks to an ``LLMServer`` deployment through its handle (OpenAI request objects)."""
+
+    def __init__(self, handle, model_id: str):
+        # One configured handle, built once: streaming is how LLMServer returns everything.
+        self._handle = handle.options(stream=True)
+        self.model_id = model_id
+
+    def _request(self, messages, max_tokens, temperature, stream: bool):
+        from ray.serve.llm.openai_api_models import ChatCompletionRequest
+
+        kwargs: dict[str, Any] = {}
+        if stream:
+            kwargs["stream_options"] = {"include_usage": True}
+        return ChatCompletionRequest(
+            model=self.model_id,
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            logprobs=True,
+            stream=stream,
+            **kwargs,
+        )
+
+    async def complete(self, messages, max_tokens, temperature):
+        req = self._request(messages, max_tokens, temperature, stream=False)
+        async for resp in self._handle.chat.remote(req):
+            _raise_if_error(resp)
+            choice = resp.choices[0]
+            lps = [c.logprob for c in (choice.logprobs.content or [])] if choice.logprobs else []
+            usage = resp.usage.model_dump() if resp.usage else {}
+            text = (choice.message.content or "").strip()
+            return Generation(text, confidence_from_logprobs(lps), len(lps)), _usage(usage)
+        raise LLMError("the LLM returned no response")
+
+    async def stream(self, messages, max_tokens, temperature):
+        import json
+
+        req = self._request(messages, max_tokens, temperature, stream=True)
+        async for batch in self._handle.chat.remote(req):
+            for item in batch if isinstance(batch, list) else [batch]:
+                _raise_if_error(item)
+                line = item.strip() if isinstance(item, str) else ""
+                if not line.startswith("data:"):
+                    continue
+                payload = line[len("data:") :].strip()
+                if payload == "[DONE]":
+                    return
+                chunk = json.loads(payload)
+                if "error" in chunk:
+                    raise LLMError(chunk["error"].get("message", "LLM error"))
+                usage = _usage(chunk.get("usage") or {}) or None
+                for choice in chunk.get("choices") or []:
+                    lp = choice.get("logprobs") or {}
+                    yield ChatDelta(
+                        text=(choice.get("delta") or {}).get("content") or "",
+                        finish_reason=choice.get("finish_reason"),
+                        logprobs=[c["logprob"] for c in lp.get("content") or []],
+                    )
+                if usage and not chunk.get("choices"):
+                    yield ChatDelta(text="", usage=usage)
+
+
+def _usage(u: dict) -> dict[str, int]:
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    return {k: int(u[k]) for k in keys if u.get(k) is not None}
+
+
+def _raise_if_error(resp) -> None:
+    err = getattr(resp, "error", None)
+    if err is not None and not isinstance(resp, str):
+        raise LLMError(getattr(err, "message", str(err)))

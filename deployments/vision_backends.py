@@ -1,0 +1,203 @@
+"""Vision-language backends behind one interface: transformers (any GLM-4V checkpoint) and vLLM."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+
+from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+CAPTION_PROMPTS = {
+    "zh": "请详细描述这张图片。",
+    "en": "Describe this image in detail.",
+}
+
+
+@dataclass
+class Generation:
+    """One generated answer and how sure the model was of it."""
+
+    text: str
+    confidence: float  # exp(mean log-probability of the generated tokens), in [0, 1]
+    num_tokens: int
+
+
+def confidence_from_logprobs(logprobs: list[float]) -> float:
+    """Geometric-mean token probability: exp of the mean log-probability of the chosen tokens."""
+    if not logprobs:
+        return 0.0
+    return float(math.exp(sum(logprobs) / len(logprobs)))
+
+
+class VisionBackend(abc.ABC):
+    """Answers questions about images. Implementations batch the inputs they are given."""
+
+    name: str
+    version: str
+
+    @abc.abstractmethod
+    def generate(
+        self, images: list[Image.Image], prompts: list[str], max_new_tokens: int
+    ) -> list[Generation]:
+        """Answer ``prompts[i]`` about ``images[i]`` for every i, as one batch."""
+
+    def yes_probability(self, image: Image.Image, question: str) -> float:
+        """P(yes) for a yes/no question about the image, from the next-token distribution."""
+        raise NotImplementedError
+
+
+class TransformersVision(VisionBackend):
+    """GLM-4V through transformers, loaded as ``zai-org/GLM-4.6V-Flash`` is loaded.
+
+    ``AutoModelForImageTextToText`` loads the model. The processor is image-only (the GLM-4V
+    image processor plus the tokenizer), because GLM-4V's full processor needs torchvision for
+    its video processor, which the CPU install does not have; the image tokens are the same.
+    """
+
+    def __init__(self, path: str, name: str, version: str, dtype: str = "auto", device: str = ""):
+        import torch
+        from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
+
+        self.name, self.version = name, version
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        torch_dtype = {"auto": "auto", "bfloat16": torch.bfloat16, "float32": torch.float32}[dtype]
+        if self.device == "cpu" and torch_dtype == "auto":
+            torch_dtype = torch.float32  # bf16 matmuls are ~3x slower on these CPUs
+        self.model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype)
+        self.model.to(self.device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+        try:
+            self.image_processor = AutoImageProcessor.from_pretrained(path, backend="pil")
+        except (TypeError, ValueError):
+            self.image_processor = AutoImageProcessor.from_pretrained(path)
+        self.merge_size = int(getattr(self.image_processor, "merge_size", 2))
+        cfg = self.model.config
+        self.image_token_id = cfg.image_token_id
+        self.image_token = self.tokenizer.convert_ids_to_tokens(self.image_token_id)
+        self._torch = torch
+        self._yes_ids = self._answer_token_ids(["yes", "Yes", "是", "对"])
+        self._no_ids = self._answer_token_ids(["no", "No", "否", "不"])
+
+    def _answer_token_ids(self, words: list[str]) -> list[int]:
+        ids = set()
+        for w in words:
+            toks = self.tokenizer.encode(w, add_special_tokens=False)
+            if toks:
+                ids.add(toks[0])
+        return sorted(ids)
+
+    def _inputs(self, images: list[Image.Image], prompts: list[str]):
+        image_inputs = self.image_processor(images=images, return_tensors="pt")
+        grid = image_inputs["image_grid_thw"]
+        texts = []
+        for i, prompt in enumerate(prompts):
+            messages = [
+                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
+            ]
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            n = int(grid[i].prod()) // (self.merge_size**2)
+            # The template holds one image placeholder; expand it to the image's token count.
+            texts.append(text.replace(self.image_token, self.image_token * n, 1))
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc["mm_token_type_ids"] = (enc["input_ids"] == self.image_token_id).long()
+        enc.update(image_inputs)
+        return enc.to(self.device)
+
+    def generate(self, images, prompts, max_new_tokens):
+        torch = self._torch
+        inputs = self._inputs(images, prompts)
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+        prompt_len = inputs["input_ids"].shape[1]
+        new_tokens = out.sequences[:, prompt_len:]
+        # scores[t] are the processed logits at step t; log-softmax gives the chosen tokens'
+        # log-probabilities under greedy decoding.
+        logprobs = torch.stack(
+            [torch.log_softmax(s.float(), dim=-1) for s in out.scores], dim=1
+        )  # (batch, steps, vocab)
+        chosen = logprobs.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+        eos = set(self.model.generation_config.eos_token_id or [])
+        pad = self.tokenizer.pad_token_id
+        results = []
+        for row, lp in zip(new_tokens.tolist(), chosen.tolist(), strict=True):
+            keep = []
+            for tok, p in zip(row, lp, strict=True):
+                if tok in eos or tok == pad:
+                    break
+                keep.append((tok, p))
+            text = self.tokenizer.decode([t for t, _ in keep], skip_special_tokens=True)
+            results.append(
+                Generation(
+                    text=text.strip(),
+                    confidence=confidence_from_logprobs([p for _, p in keep]),
+                    num_tokens=len(keep),
+                )
+            )
+        return results
+
+    def yes_probability(self, image, question):
+        torch = self._torch
+        inputs = self._inputs([image], [question])
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits[0, -1].float()
+        probs = torch.softmax(logits, dim=-1)
+        p_yes = float(probs[self._yes_ids].sum())
+        p_no = float(probs[self._no_ids].sum())
+        return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else 0.5
+
+
+class VLLMVision(VisionBackend):
+    """GLM-4V on vLLM (``Glm4vForConditionalGeneration`` is a vLLM-supported architecture).
+
+    The faster backend on GPUs: continuous batching replaces ``@serve.batch`` windows. Used by
+    the GPU profiles; CI cannot run it (vLLM's CPU build does not serve this model's vision
+    tower here), so it is exercised only on machines with a GPU.
+    """
+
+    def __init__(self, path: str, name: str, version: str, engine_kwargs: dict):
+        from vllm import LLM
+
+        self.name, self.version = name, version
+        self.llm = LLM(model=path, limit_mm_per_prompt={"image": 1}, **engine_kwargs)
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def generate(self, images, prompts, max_new_tokens):
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=max_new_tokens, temperature=0.0, logprobs=0)
+        reqs = []
+        for image, prompt in zip(images, prompts, strict=True):
+            messages = [
+                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
+            ]
+            text = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            reqs.append({"prompt": text, "multi_modal_data": {"image": image}})
+        outs = self.llm.generate(reqs, params, use_tqdm=False)
+        results = []
+        for o in outs:
+            c = o.outputs[0]
+            lps = [next(iter(d.values())).logprob for d in (c.logprobs or [])]
+            results.append(
+                Generation(c.text.strip(), confidence_from_logprobs(lps), len(c.token_ids))
+            )
+        return results
+
+
+async def run_blocking(fn, *args):
+    """Run model work off the event loop so the replica keeps accepting requests."""
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)

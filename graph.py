@@ -1,0 +1,66 @@
+"""The seethink deployment graph: wiring only.
+
+``serve run graph:app`` starts the default (cpu) profile; ``graph:build_app`` is the application
+builder a Serve config YAML names, with ``args: {profile: gpu-80g}`` and optional overrides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import serve
+
+from deployments.cache import CaptionCache
+from deployments.ingress import Ingress
+from deployments.llm import build_llm_app
+from deployments.review import ReviewQueue
+from deployments.router import Router
+from deployments.vision import Vision
+from seethink.config import SeethinkConfig, check_packing, load_config
+
+
+def _check_cluster(cfg: SeethinkConfig) -> None:
+    """Validate GPU shares against the Ray cluster we land on, when one is already up."""
+    import ray
+
+    if ray.is_initialized():
+        gpus = ray.cluster_resources().get("GPU", 0.0)
+        if gpus or cfg.cluster.num_nodes is not None:
+            check_packing(cfg, available_gpus=gpus if cfg.cluster.num_nodes else None)
+
+
+def build_graph(cfg: SeethinkConfig) -> serve.Application:
+    """Bind every node with the options its config section gives."""
+    _check_cluster(cfg)
+    router = (
+        serve.deployment(Router).options(**cfg.router.deployment_options("Router")).bind(cfg.router)
+    )
+    vision = (
+        serve.deployment(Vision).options(**cfg.vision.deployment_options("Vision")).bind(cfg.vision)
+    )
+    cache = (
+        serve.deployment(CaptionCache)
+        .options(**cfg.cache.deployment_options("CaptionCache"))
+        .bind(cfg.cache, vision)
+    )
+    review = (
+        serve.deployment(ReviewQueue)
+        .options(name="ReviewQueue", num_replicas=1, ray_actor_options={"num_cpus": 0.05})
+        .bind(cfg.arbiter.review_db)
+    )
+    llm = build_llm_app(cfg.llm, "LLM")
+    return (
+        serve.deployment(Ingress)
+        .options(**cfg.ingress.deployment_options("Ingress"))
+        .bind(cfg, router, vision, cache, review, llm)
+    )
+
+
+def build_app(args: dict[str, Any] | None = None) -> serve.Application:
+    """Application builder: ``args`` = {"profile": NAME or YAML path, **section overrides}."""
+    args = dict(args or {})
+    profile = args.pop("profile", None)
+    return build_graph(load_config(profile, overrides=args))
+
+
+app = build_app

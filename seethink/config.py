@@ -1,0 +1,354 @@
+"""The one typed configuration of the graph, loaded from a profile YAML in ``cluster/``.
+
+Precedence, highest first: explicit overrides (``build_app`` args), environment variables
+(``SEETHINK_`` prefix, ``__`` for nesting: ``SEETHINK_VISION__MAX_BATCH_SIZE=16``), the profile
+YAML, then the defaults below. Unknown keys are rejected everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "cluster" / "profiles"
+DEFAULT_PROFILE = "cpu"
+
+
+class ConfigError(ValueError):
+    """A profile that cannot work; the message says what to change."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Autoscaling(_Strict):
+    """Ray Serve autoscaling for one node (see ray.serve.config.AutoscalingConfig)."""
+
+    min_replicas: int = Field(1, ge=0, description="Replicas kept even when idle.")
+    initial_replicas: int | None = Field(None, ge=0, description="Replicas at deploy time.")
+    max_replicas: int = Field(1, ge=1, description="Upper bound on replicas.")
+    target_ongoing_requests: float = Field(
+        2.0, gt=0, description="Ongoing requests per replica the autoscaler aims for."
+    )
+    upscale_delay_s: float = Field(3.0, ge=0, description="Sustained load before scaling up.")
+    downscale_delay_s: float = Field(30.0, ge=0, description="Sustained idle before scaling down.")
+    metrics_interval_s: float = Field(1.0, gt=0, description="How often replicas report load.")
+    look_back_period_s: float = Field(5.0, gt=0, description="Window the load is averaged over.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ConfigError(
+                f"autoscaling min_replicas={self.min_replicas} > max_replicas={self.max_replicas}"
+            )
+        return self
+
+    def to_serve(self) -> dict[str, Any]:
+        d = self.model_dump(exclude_none=True)
+        return d
+
+
+class NodeConfig(_Strict):
+    """What every deployment in the graph shares: resources, scaling, queueing."""
+
+    num_cpus: float = Field(1.0, ge=0, description="Logical CPUs reserved per replica.")
+    num_gpus: float = Field(
+        0.0, ge=0, description="GPU share per replica; a fraction lets replicas share a card."
+    )
+    memory_gib: float | None = Field(
+        None, gt=0, description="GPU memory one replica needs (weights + cache), for the planner."
+    )
+    accelerator_type: str | None = Field(None, description="Ray accelerator type, e.g. H100.")
+    autoscaling_config: Autoscaling = Field(default_factory=Autoscaling)
+    max_ongoing_requests: int = Field(
+        32,
+        ge=1,
+        description="Requests one replica works on at once (Serve's default of 5 "
+        "starves batching and collapses throughput under load).",
+    )
+    max_queued_requests: int = Field(
+        -1, ge=-1, description="Requests waiting per caller before 503; -1 means unbounded."
+    )
+
+    @model_validator(mode="after")
+    def _whole_or_fraction(self) -> NodeConfig:
+        if self.num_gpus > 1 and self.num_gpus != int(self.num_gpus):
+            raise ConfigError(
+                f"num_gpus={self.num_gpus}: use a fraction below 1 or a whole number of GPUs"
+            )
+        return self
+
+    def deployment_options(self, name: str) -> dict[str, Any]:
+        """Options for ``serve.deployment(...).options(**these)``."""
+        actor: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
+        if self.accelerator_type:
+            actor["accelerator_type"] = self.accelerator_type
+        return {
+            "name": name,
+            "ray_actor_options": actor,
+            "autoscaling_config": self.autoscaling_config.to_serve(),
+            "max_ongoing_requests": self.max_ongoing_requests,
+            "max_queued_requests": self.max_queued_requests,
+        }
+
+
+class VisionConfig(NodeConfig):
+    """The vision-language model that looks (GLM-4.6V-Flash family)."""
+
+    model: str = Field("tiny:glm4v", description="Local path, hub id, or tiny:glm4v.")
+    model_name: str | None = Field(None, description="Name reported in responses.")
+    backend: Literal["transformers", "vllm"] = Field(
+        "transformers", description="transformers (any GLM-4V checkpoint) or vllm (GPU)."
+    )
+    dtype: Literal["auto", "bfloat16", "float32"] = "auto"
+    max_new_tokens: int = Field(32, ge=1, le=4096, description="Bound on generated tokens.")
+    max_batch_size: int = Field(8, ge=1, description="@serve.batch: largest batch.")
+    batch_wait_timeout_s: float = Field(0.01, ge=0, description="@serve.batch: wait to fill.")
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=1, description="vllm backend: share of the card's memory this replica takes."
+    )
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="vllm backend extras.")
+
+
+class LLMNodeConfig(NodeConfig):
+    """The chat LLM that thinks, on vLLM through Ray Serve LLM's LLMServer."""
+
+    model: str = Field("tiny:glm4-chat", description="Local path, hub id, or tiny:glm4-chat.")
+    model_name: str | None = Field(None, description="Served model id (defaults to the path).")
+    device: Literal["cpu", "gpu"] = Field("cpu", description="vLLM CPU build or CUDA build.")
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0, le=1, description="Share of the card's memory vLLM takes; <= num_gpus."
+    )
+    max_model_len: int = Field(2048, ge=64, description="Context length the engine reserves for.")
+    max_tokens: int = Field(64, ge=1, description="Default bound on generated tokens.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Default sampling temperature.")
+    dtype: str = Field("auto", description="vLLM dtype; the CPU profile uses float32.")
+    quantization: str | None = Field(None, description="vLLM quantization (e.g. awq, gptq).")
+    enforce_eager: bool = Field(False, description="Skip graph capture/compilation.")
+    cpu_kvcache_space_gib: int = Field(1, ge=1, description="CPU build: KV cache size.")
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM args.")
+    timeout_s: float = Field(30.0, gt=0, description="Deadline for one LLM call.")
+
+    @model_validator(mode="after")
+    def _memory_share(self) -> LLMNodeConfig:
+        if 0 < self.num_gpus < 1 and self.gpu_memory_utilization > self.num_gpus + 1e-9:
+            raise ConfigError(
+                f"llm.gpu_memory_utilization={self.gpu_memory_utilization} exceeds its GPU share "
+                f"llm.num_gpus={self.num_gpus}; set gpu_memory_utilization <= {self.num_gpus}"
+            )
+        return self
+
+
+class RouterNodeConfig(NodeConfig):
+    """The look-or-think router."""
+
+    name: str = Field("classifier", description="Registered router: classifier or keywords.")
+    threshold: float | None = Field(None, ge=0, le=1, description="Cascade probability cut.")
+    unsure_route: Literal["direct", "cascade"] = Field(
+        "cascade", description="Route when the classifier is unsure."
+    )
+    cascade_keywords: list[str] = Field(default_factory=list, description="Force cascade.")
+    direct_keywords: list[str] = Field(default_factory=list, description="Force direct.")
+    num_cpus: float = 0.25
+
+
+class IngressConfig(NodeConfig):
+    """HTTP ingress: validation, image fetching, orchestration."""
+
+    num_cpus: float = 0.5
+    max_image_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest image accepted.")
+    max_image_pixels: int = Field(40_000_000, ge=1, description="Largest decoded image (w*h).")
+    fetch_timeout_s: float = Field(10.0, gt=0, description="Timeout fetching an image_url.")
+    max_prompt_chars: int = Field(4000, ge=1, description="Longest question accepted.")
+    max_ongoing_requests: int = 256
+
+
+class CacheConfig(NodeConfig):
+    """The shared caption cache: a read-through cache in front of the vision node.
+
+    One deployment serves every ingress replica, so the hit rate does not split as the ingress
+    scales; several cache replicas would split it (each keeps its own entries).
+    """
+
+    enabled: bool = Field(True, description="Reuse captions of images seen before.")
+    policy: Literal["lru", "lfu"] = Field("lru", description="Which entry to evict first.")
+    max_entries: int = Field(10_000, ge=1, description="Bound on cached captions.")
+    max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Bound on cached text bytes.")
+    ttl_s: float = Field(3600.0, gt=0, description="Seconds a caption stays valid.")
+    num_cpus: float = 0.1
+    max_ongoing_requests: int = 1000
+
+
+class FallbackConfig(_Strict):
+    """Answering with the vision model alone when the LLM fails or is slow."""
+
+    failure_threshold: int = Field(3, ge=1, description="Failures in a row that open the breaker.")
+    reset_timeout_s: float = Field(10.0, gt=0, description="Open time before a probe is let in.")
+
+
+class ArbiterConfig(_Strict):
+    """Checking a cascade answer against what the vision model saw."""
+
+    enabled: bool = True
+    consistency_threshold: float = Field(
+        0.2, ge=0, le=1, description="Below this caption/answer coherence, re-verify."
+    )
+    verify_threshold: float = Field(
+        0.5, ge=0, le=1, description="Below this P(yes) from the vision model, flag for review."
+    )
+    review_db: str = Field(
+        "~/.cache/seethink/review.sqlite3", description="SQLite file of the review queue."
+    )
+
+
+class DisclaimerConfig(_Strict):
+    """Disclaimer text per sensitive domain and language."""
+
+    medical: dict[str, str] = Field(
+        default_factory=lambda: {
+            "zh": "AI辅助建议,仅供参考",
+            "en": "AI-assisted suggestion, for reference only",
+        }
+    )
+    finance: dict[str, str] = Field(
+        default_factory=lambda: {
+            "zh": "AI辅助建议,仅供参考",
+            "en": "AI-assisted suggestion, for reference only",
+        }
+    )
+    legal: dict[str, str] = Field(
+        default_factory=lambda: {
+            "zh": "AI辅助建议,仅供参考",
+            "en": "AI-assisted suggestion, for reference only",
+        }
+    )
+
+
+class ClusterConfig(_Strict):
+    """What the profile expects of the machines, for validation and the planner."""
+
+    gpus_per_node: int = Field(0, ge=0, description="GPUs on one node (0 for CPU-only).")
+    gpu_memory_gib: float | None = Field(None, gt=0, description="Memory of one card.")
+    num_nodes: int | None = Field(1, ge=1, description="Fixed node count; None if autoscaled.")
+
+
+class SeethinkConfig(_Strict):
+    """The whole graph: one section per node plus the cluster it expects."""
+
+    profile: str = Field(DEFAULT_PROFILE, description="Profile this config came from.")
+    description: str = Field("", description="What the profile is for.")
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    ingress: IngressConfig = Field(default_factory=IngressConfig)
+    router: RouterNodeConfig = Field(default_factory=RouterNodeConfig)
+    vision: VisionConfig = Field(default_factory=VisionConfig)
+    llm: LLMNodeConfig = Field(default_factory=LLMNodeConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    fallback: FallbackConfig = Field(default_factory=FallbackConfig)
+    arbiter: ArbiterConfig = Field(default_factory=ArbiterConfig)
+    disclaimers: DisclaimerConfig = Field(default_factory=DisclaimerConfig)
+
+    def gpu_nodes(self) -> dict[str, NodeConfig]:
+        return {n: getattr(self, n) for n in ("ingress", "router", "vision", "llm")}
+
+    @model_validator(mode="after")
+    def _fits(self) -> SeethinkConfig:
+        check_packing(self)
+        return self
+
+
+def gpu_demand(cfg: SeethinkConfig, replicas: Literal["min", "max"] = "max") -> dict[str, float]:
+    """GPUs each node asks for with all its replicas at min or max."""
+    out = {}
+    for name, node in cfg.gpu_nodes().items():
+        a = node.autoscaling_config
+        n = a.max_replicas if replicas == "max" else max(a.min_replicas, a.initial_replicas or 0)
+        if node.num_gpus:
+            out[name] = node.num_gpus * n
+    return out
+
+
+def check_packing(cfg: SeethinkConfig, available_gpus: float | None = None) -> None:
+    """Raise ConfigError, saying what to change, when GPU shares cannot fit the cluster."""
+    c = cfg.cluster
+    if available_gpus is None and c.num_nodes is not None:
+        available_gpus = c.gpus_per_node * c.num_nodes
+    for name, node in cfg.gpu_nodes().items():
+        if node.num_gpus and c.gpus_per_node and node.num_gpus > c.gpus_per_node:
+            raise ConfigError(
+                f"{name}.num_gpus={node.num_gpus} is more than one node's {c.gpus_per_node} GPUs"
+            )
+        if node.num_gpus and c.gpu_memory_gib and node.memory_gib:
+            share = node.num_gpus * c.gpu_memory_gib if node.num_gpus < 1 else c.gpu_memory_gib
+            if node.memory_gib > share + 1e-9:
+                raise ConfigError(
+                    f"{name} needs {node.memory_gib} GiB but num_gpus={node.num_gpus} of a "
+                    f"{c.gpu_memory_gib} GiB card is {share:g} GiB; raise {name}.num_gpus to "
+                    f"{node.memory_gib / c.gpu_memory_gib:.2f} or use a smaller model"
+                )
+    if available_gpus is None:
+        return
+    demand = gpu_demand(cfg, "max")
+    total = sum(demand.values())
+    if total > available_gpus + 1e-9:
+        nodes = {n: getattr(cfg, n) for n in demand}
+        parts = " + ".join(
+            f"{n}.num_gpus {v.num_gpus:g} x {v.autoscaling_config.max_replicas} replicas"
+            for n, v in nodes.items()
+        )
+        raise ConfigError(
+            f"{parts} = {total:g} GPUs, but the cluster has {available_gpus:g}; lower a "
+            "num_gpus fraction or max_replicas, or add GPUs (cluster.gpus_per_node / num_nodes)"
+        )
+
+
+def profile_path(profile: str) -> Path:
+    p = Path(profile)
+    if p.suffix in {".yaml", ".yml"} and p.exists():
+        return p
+    path = PROFILE_DIR / f"{profile}.yaml"
+    if not path.exists():
+        names = sorted(x.stem for x in PROFILE_DIR.glob("*.yaml"))
+        raise ConfigError(f"unknown profile '{profile}'; expected one of: {', '.join(names)}")
+    return path
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(profile: str | None = None, overrides: dict | None = None) -> SeethinkConfig:
+    """Load a profile (name in cluster/profiles or a YAML path), env vars and overrides."""
+    profile = profile or os.environ.get("SEETHINK_PROFILE") or DEFAULT_PROFILE
+    data = yaml.safe_load(profile_path(profile).read_text()) or {}
+    data.setdefault("profile", profile)
+    # Environment beats the YAML, explicit overrides beat both.
+    env_layer = _EnvOnly().model_dump(exclude_unset=True)
+    return SeethinkConfig(**_merge(_merge(data, env_layer), overrides or {}))
+
+
+class _EnvOnly(BaseSettings):
+    """Reads only SEETHINK_* variables, as a nested dict, to layer over the YAML."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEETHINK_", env_nested_delimiter="__", extra="ignore"
+    )
+    profile: str | None = None
+    description: str | None = None
+    cluster: dict[str, Any] | None = None
+    ingress: dict[str, Any] | None = None
+    router: dict[str, Any] | None = None
+    vision: dict[str, Any] | None = None
+    llm: dict[str, Any] | None = None
+    cache: dict[str, Any] | None = None
+    fallback: dict[str, Any] | None = None
+    arbiter: dict[str, Any] | None = None
+    disclaimers: dict[str, Any] | None = None
