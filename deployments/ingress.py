@@ -34,6 +34,8 @@ from .review import STATUSES
 logger = logging.getLogger("ray.serve")
 PAGE = Path(__file__).with_name("static") / "index.html"
 
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "missing"}
+
 app = FastAPI(title="seethink", description="Look with a vision model, think with an LLM.")
 
 
@@ -53,6 +55,14 @@ async def _validation_error(_req: Request, err: RequestValidationError):
         if e.get("type") == "json_invalid":
             return _error_response(
                 APIError("the request body is not valid JSON", 400, "invalid_json")
+            )
+        if tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT:
+            return _error_response(
+                APIError(
+                    "the request body must be a JSON object (Content-Type: application/json)",
+                    400,
+                    "invalid_json",
+                )
             )
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
         msgs.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))

@@ -72,9 +72,12 @@ def build_llm_config(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
     }
     env: dict[str, str] = {"HF_HUB_OFFLINE": "1"} if is_tiny(cfg.model) else {}
     bundle: dict[str, float] = {"CPU": cfg.num_cpus}
+    if cfg.num_gpus or cfg.device == "gpu":
+        # The engine's share of a card is its placement bundle: a fraction packs it beside the
+        # vision replicas. (On the CPU build this still reserves the logical GPU share.)
+        bundle["GPU"] = cfg.num_gpus or 1
     if cfg.device == "gpu":
         engine_kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization
-        bundle["GPU"] = cfg.num_gpus or 1
         if cfg.quantization:
             engine_kwargs["quantization"] = cfg.quantization
         accelerator = {"kind": "gpu"}
@@ -114,24 +117,29 @@ def build_llm_app(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
     """The LLMServer deployment, ready to bind into the graph."""
     from ray.serve.llm import build_llm_deployment
 
-    return build_llm_deployment(build_llm_config(cfg, deployment_name), name_prefix="")
+    return build_llm_deployment(
+        build_llm_config(cfg, deployment_name), override_serve_options={"name": deployment_name}
+    )
 
 
 class LLMServerChat(ChatBackend):
     """Talks to an ``LLMServer`` deployment through its handle (OpenAI request objects)."""
 
     def __init__(self, handle, model_id: str):
+        # Imported here, at replica start: it pulls in vLLM's protocol module (~10 s on first
+        # import), which must not land on the first request's deadline.
+        from ray.serve.llm.openai_api_models import ChatCompletionRequest
+
+        self._request_cls = ChatCompletionRequest
         # One configured handle, built once: streaming is how LLMServer returns everything.
         self._handle = handle.options(stream=True)
         self.model_id = model_id
 
     def _request(self, messages, max_tokens, temperature, stream: bool):
-        from ray.serve.llm.openai_api_models import ChatCompletionRequest
-
         kwargs: dict[str, Any] = {}
         if stream:
             kwargs["stream_options"] = {"include_usage": True}
-        return ChatCompletionRequest(
+        return self._request_cls(
             model=self.model_id,
             messages=messages,
             max_tokens=max_tokens,

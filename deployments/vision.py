@@ -47,11 +47,13 @@ class Vision:
         self._batched.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
         self.calls = 0  # generate() calls made; batches, not requests
         self.items = 0  # requests served
+        self.max_batch = 0
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def _batched(self, images: list[bytes], prompts: list[str]) -> list[Generation]:
         self.calls += 1
         self.items += len(images)
+        self.max_batch = max(self.max_batch, len(images))
         decoded = [decode_image(b) for b in images]
         return await run_blocking(self.backend.generate, decoded, prompts, self.cfg.max_new_tokens)
 
@@ -72,7 +74,7 @@ class Vision:
         return {"name": self.backend.name, "version": self.backend.version}
 
     def stats(self) -> dict:
-        return {"calls": self.calls, "items": self.items}
+        return {"calls": self.calls, "items": self.items, "max_batch": self.max_batch}
 
 
 def _as_dict(g: Generation) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "cluster" / "profiles"
@@ -332,7 +332,22 @@ def load_config(profile: str | None = None, overrides: dict | None = None) -> Se
     data.setdefault("profile", profile)
     # Environment beats the YAML, explicit overrides beat both.
     env_layer = _EnvOnly().model_dump(exclude_unset=True)
-    return SeethinkConfig(**_merge(_merge(data, env_layer), overrides or {}))
+    try:
+        return SeethinkConfig(**_merge(_merge(data, env_layer), overrides or {}))
+    except ValidationError as e:
+        # pydantic wraps the ConfigError our validators raise; callers catch ConfigError.
+        raise ConfigError(f"profile '{profile}': {_explain(e)}") from e
+
+
+def _explain(err: ValidationError) -> str:
+    """One line per problem, 'where: what to change', without pydantic's framing."""
+    parts = []
+    for e in err.errors():
+        inner = (e.get("ctx") or {}).get("error")
+        msg = str(inner) if isinstance(inner, ConfigError) else e["msg"]
+        loc = ".".join(str(x) for x in e["loc"])
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
 
 
 class _EnvOnly(BaseSettings):

@@ -1,0 +1,59 @@
+"""Autoscaling: a bounded burst scales the vision node up from one replica, then back down."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+from ray import serve
+
+from tests.conftest import b64, png_bytes
+
+pytestmark = pytest.mark.slow
+
+
+def _vision_replicas(app: str) -> dict:
+    return dict(serve.status().applications[app].deployments["Vision"].replica_states)
+
+
+def test_burst_scales_vision_up_then_down(graph):
+    assert _vision_replicas(graph.app) == {"RUNNING": 1}
+    stop = threading.Event()
+    image = b64(png_bytes(seed=900))
+    sent = [0]
+
+    def client():
+        s = requests.Session()
+        while not stop.is_set() and sent[0] < 3000:  # bounded in count and in time
+            s.post(
+                graph.url + "/infer",
+                json={"image_base64": image, "prompt": "What colour?", "route": "direct"},
+                timeout=60,
+            )
+            sent[0] += 1
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(24)]
+    for t in threads:
+        t.start()
+    peak = 1
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            peak = max(peak, _vision_replicas(graph.app).get("RUNNING", 0))
+            if peak >= 2:
+                break
+            time.sleep(1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=70)
+    assert peak == 2, f"vision never scaled up under load ({sent[0]} requests sent)"
+
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if _vision_replicas(graph.app) == {"RUNNING": 1}:
+            break
+        time.sleep(2)
+    assert _vision_replicas(graph.app) == {"RUNNING": 1}, "vision did not scale back down"

@@ -1,0 +1,156 @@
+"""Cascade behaviours through HTTP on the real graph: cache, single flight, disclaimers,
+versions, the review queue (and its survival of a restart), and fallback when the LLM dies."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+
+import pytest
+import ray
+
+from seethink.checkpoints import checkpoint_version, resolve_model_path
+from tests.conftest import b64, png_bytes
+
+pytestmark = pytest.mark.slow
+
+
+def _cascade(graph, seed: int, prompt: str = "Why is this here? What should I do?", **kw):
+    r = graph.post(
+        "/infer",
+        json={
+            "image_base64": b64(png_bytes(seed=seed)),
+            "prompt": prompt,
+            "route": "cascade",
+            **kw,
+        },
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _cache_stats(graph) -> dict:
+    return graph.handle("CaptionCache").stats.remote().result()
+
+
+def test_repeated_image_is_a_cache_hit_and_skips_the_vision_call(graph):
+    first = _cascade(graph, seed=301)
+    calls = _cache_stats(graph)["vision_calls"]
+    second = _cascade(graph, seed=301, prompt="Is it safe? Why?")
+    assert (first["cache_hit"], second["cache_hit"]) == (False, True)
+    assert second["caption"] == first["caption"]
+    assert _cache_stats(graph)["vision_calls"] == calls
+
+
+def test_concurrent_identical_requests_cost_one_vision_call(graph):
+    before = _cache_stats(graph)["vision_calls"]
+    image = b64(png_bytes(seed=302))
+
+    def one(_):
+        return graph.post("/caption", json={"image_base64": image}).json()
+
+    with cf.ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(one, range(8)))
+    assert len({r["caption"] for r in results}) == 1
+    assert sum(not r["cache_hit"] for r in results) == 1
+    assert _cache_stats(graph)["vision_calls"] == before + 1
+
+
+@pytest.mark.parametrize(
+    "prompt,domain,disclaimer",
+    [
+        ("这个皮疹严重吗?需要去医院吗?", "medical", "AI辅助建议,仅供参考"),
+        (
+            "Is this stock chart a good reason to buy now?",
+            "finance",
+            "AI-assisted suggestion, for reference only",
+        ),
+        ("这份合同条款合法吗?我签了会有什么法律后果?", "legal", "AI辅助建议,仅供参考"),
+        ("What colour is the car?", "none", None),
+    ],
+)
+def test_disclaimers_follow_the_domain_and_language(graph, prompt, domain, disclaimer):
+    r = graph.post("/infer", json={"image_base64": b64(png_bytes(seed=303)), "prompt": prompt})
+    body = r.json()
+    assert body["domain"] == domain, body["router"]
+    assert body["disclaimer"] == disclaimer
+
+
+def test_every_response_names_models_and_versions(graph):
+    from seethink.config import load_config
+
+    cfg = load_config("cpu")
+    body = _cascade(graph, seed=304)
+    assert body["models"]["vision"]["version"] == checkpoint_version(
+        resolve_model_path(cfg.vision.model)
+    )
+    assert body["models"]["llm"]["version"] == checkpoint_version(resolve_model_path(cfg.llm.model))
+    assert body["models"]["router"]["name"] == "router:classifier"
+    assert len(body["models"]["router"]["version"]) >= 8
+
+
+def _replica_actor(deployment: str):
+    for a in ray.util.list_named_actors(all_namespaces=True):
+        if a["name"].startswith(f"SERVE_REPLICA::seethink#{deployment}#"):
+            return ray.get_actor(a["name"], namespace=a["namespace"])
+    raise AssertionError(f"no replica of {deployment}")
+
+
+def test_forced_conflict_is_queued_for_review_and_survives_a_restart(graph):
+    body = _cascade(graph, seed=305, prompt="Is this mushroom safe to eat?")
+    assert body["needs_review"] is True and body["review_id"]
+    assert 0.0 <= body["consistency"] <= 1.0
+    listed = {c["id"]: c for c in graph.get("/review").json()["data"]}
+    case = listed[body["review_id"]]
+    assert case["request_id"] == body["request_id"]
+    assert case["question"] == "Is this mushroom safe to eat?"
+    assert case["answer"] == body["text"] and case["caption"] == body["caption"]
+    assert set(case["scores"]) == {"consistency", "verification"}
+
+    # restart the node that owns the queue: Serve replaces the killed replica
+    ray.kill(_replica_actor("ReviewQueue"), no_restart=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        r = graph.get("/review", params={"status": "all"})
+        if r.status_code == 200 and body["review_id"] in {c["id"] for c in r.json()["data"]}:
+            break
+        time.sleep(2)
+    else:
+        raise AssertionError("the review case did not survive the restart")
+
+    done = graph.post(f"/review/{body['review_id']}", json={"resolution": "answer was wrong"})
+    assert done.status_code == 200 and done.json()["status"] == "resolved"
+    assert body["review_id"] not in {c["id"] for c in graph.get("/review").json()["data"]}
+    missing = graph.post("/review/nope", json={"resolution": "x"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    bad = graph.get("/review", params={"status": "weird"})
+    assert bad.status_code == 400 and "expected one of" in bad.json()["error"]["message"]
+
+
+def test_llm_down_degrades_to_vision_within_the_deadline_then_recovers(graph):
+    from tests.conftest import GRAPH_OVERRIDES
+
+    deadline_s = GRAPH_OVERRIDES["llm"]["timeout_s"]
+    ray.kill(_replica_actor("LLM"), no_restart=True)
+    degraded = []
+    for i, prompt in enumerate(["为什么会这样?应该怎么做?", "Why did this happen? What next?"] * 2):
+        t = time.perf_counter()
+        body = _cascade(graph, seed=400 + i, prompt=prompt)
+        elapsed = time.perf_counter() - t
+        assert body["degraded"] is True, body
+        assert elapsed < deadline_s + 5, f"degraded answer took {elapsed:.1f}s"
+        assert body["text"] and body["models"]["vision"]
+        degraded.append(body["notice"])
+    assert degraded[0] == "当前仅提供图像描述"
+    assert degraded[1] == "Only an image description is available right now"
+
+    # Serve starts a new LLM replica; the breaker's probe then closes it again
+    t_end = time.time() + 240
+    while time.time() < t_end:
+        body = _cascade(graph, seed=450, prompt="Why is this here?")
+        if not body["degraded"]:
+            break
+        time.sleep(3)
+    else:
+        raise AssertionError("the cascade did not recover after the LLM came back")
+    assert body["models"]["llm"]["version"]

@@ -1,0 +1,132 @@
+"""The OpenAI-compatible API, driven by the official openai SDK against the real graph."""
+
+from __future__ import annotations
+
+import time
+
+import openai
+import pytest
+
+from tests.conftest import b64, png_bytes
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(graph):
+    return openai.OpenAI(base_url=graph.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+def _image_message(question: str, seed: int = 0) -> list[dict]:
+    url = "data:image/png;base64," + b64(png_bytes(seed=seed))
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": question},
+                {"type": "image_url", "image_url": {"url": url}},
+            ],
+        }
+    ]
+
+
+def test_models_lists_the_graph_and_the_llm(client):
+    ids = [m.id for m in client.models.list().data]
+    assert ids[0] == "seethink" and len(ids) == 2
+
+
+def test_plain_completion_with_an_image(client):
+    r = client.chat.completions.create(
+        model="seethink",
+        messages=_image_message("Is this rash serious? What should I do?", seed=21),
+        max_tokens=12,
+    )
+    assert r.object == "chat.completion"
+    assert isinstance(r.choices[0].message.content, str)
+    assert r.choices[0].finish_reason == "stop"
+    ext = r.model_extra["seethink"]
+    assert ext["route"] == "cascade" and ext["domain"] == "medical"
+    assert ext["disclaimer"] == "AI-assisted suggestion, for reference only"
+    assert ext["request_id"] and r.id == "chatcmpl-" + ext["request_id"]
+    assert r.usage.prompt_tokens > 0 and 0 < r.usage.completion_tokens <= 12
+
+
+def test_streaming_completion_with_an_image_arrives_incrementally(client):
+    stream = client.chat.completions.create(
+        model="seethink",
+        messages=_image_message("为什么这个价格这么高?值得买吗?", seed=22),
+        max_tokens=24,
+        stream=True,
+        extra_body={"seethink": {"route": "cascade"}},
+    )
+    events, deltas, arrivals = [], [], []
+    for chunk in stream:
+        ext = (chunk.model_extra or {}).get("seethink")
+        if ext:
+            events.append(ext["event"])
+        if chunk.choices and chunk.choices[0].delta.content:
+            deltas.append(chunk.choices[0].delta.content)
+            arrivals.append(time.perf_counter())
+        last = chunk
+    # the caption comes first, then the LLM's tokens, then the summary
+    assert events == ["meta", "caption", "done"]
+    assert len(deltas) >= 2, "the answer came in one piece: not streamed"
+    assert last.choices[0].finish_reason == "stop"
+    done = last.model_extra["seethink"]
+    assert done["route"] == "cascade" and "llm" in done["timings_ms"]
+
+
+def test_text_only_goes_to_the_llm(client):
+    r = client.chat.completions.create(
+        model="seethink",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "What is the capital of France?"},
+        ],
+        max_tokens=8,
+    )
+    ext = r.model_extra["seethink"]
+    assert ext["route"] == "text" and set(ext["models"]) == {"router", "llm"}
+
+
+def test_text_only_streaming(client):
+    chunks = list(
+        client.chat.completions.create(
+            model="seethink",
+            messages=[{"role": "user", "content": "Tell me a story."}],
+            max_tokens=16,
+            stream=True,
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[-1].choices[0].finish_reason == "stop" and isinstance(text, str)
+
+
+def test_errors_use_the_openai_shape(client):
+    with pytest.raises(openai.NotFoundError) as e:
+        client.chat.completions.create(
+            model="gpt-nonexistent", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert "does not exist" in e.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(
+            model="seethink",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "what?"},
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": "data:image/png;base64,bm90IGFuIGltYWdl"},
+                        },
+                    ],
+                }
+            ],
+        )
+    assert e.value.body["code"] == "invalid_image"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(
+            model="seethink", messages=[{"role": "assistant", "content": "x"}]
+        )
+    assert "last message" in e.value.body["message"]

@@ -1,0 +1,149 @@
+"""The pipeline's decisions with test doubles in place of the models (no Ray)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from deployments.cache import CaptionCache
+from deployments.review import ReviewQueue
+from deployments.router import Router
+from deployments.vision import Vision
+from seethink.config import load_config
+from seethink.images import load_image_bytes
+from seethink.pipeline import Job, LLMUnavailable, Pipeline
+from tests.conftest import png_bytes
+from tests.fakes.handles import FakeChat, FakeHandle, FakeVisionBackend
+
+
+class _VisionNoBatch(Vision):
+    """Vision without @serve.batch's event-loop machinery: each call is its own batch."""
+
+    async def caption(self, image, lang="en"):
+        g = self.backend.generate([None], ["describe"], 8)[0]
+        return {"text": g.text, "confidence": g.confidence, "num_tokens": g.num_tokens}
+
+    async def answer(self, image, question):
+        g = self.backend.generate([None], [question], 8)[0]
+        return {"text": g.text, "confidence": g.confidence, "num_tokens": g.num_tokens}
+
+    async def verify(self, image, question):
+        return self.backend.yes_probability(None, question)
+
+
+def make(tmp_path, chat=None, yes=0.9, **over):
+    """A pipeline over the real router, cache and review queue, with fake models."""
+    over = {"llm": {"timeout_s": 0.5}, "arbiter": {"review_db": str(tmp_path / "r.db")}, **over}
+    cfg = load_config("cpu", over)
+    backend = FakeVisionBackend(yes=yes)
+    vision = FakeHandle(_VisionNoBatch(cfg.vision, backend))
+    review = FakeHandle(ReviewQueue(cfg.arbiter.review_db))
+    cache = FakeHandle(CaptionCache(cfg.cache, vision))
+    chat = chat or FakeChat()
+    return Pipeline(cfg, FakeHandle(Router(cfg.router)), vision, cache, review, chat), backend, chat
+
+
+def job(prompt="Why is this here? What should I do?", route="cascade", seed=0):
+    img = load_image_bytes(png_bytes(seed=seed), 10**7, 10**8)
+    return Job(prompt=prompt, image=img, route=route)
+
+
+def run(p, j):
+    return asyncio.run(p.run(j))
+
+
+def test_cascade_streams_llm_answer_with_caption_and_usage(tmp_path):
+    p, backend, chat = make(tmp_path)
+    res = run(p, job())
+    assert res["route"] == "cascade" and not res["degraded"]
+    assert res["text"] == "a red box, probably"
+    assert res["caption"].startswith("a red box")
+    assert res["usage"] == {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}
+    assert res["confidence"] == pytest.approx(0.904837, rel=1e-4)  # exp(-0.1)
+    assert set(res["models"]) == {"router", "vision", "llm"}
+
+
+def test_direct_route_never_calls_the_llm(tmp_path):
+    p, backend, chat = make(tmp_path)
+    res = run(p, job("What colour is the box?", route="auto"))
+    assert res["route"] == "direct" and chat.calls == 0 and res["caption"] is None
+
+
+def test_second_request_for_the_same_image_hits_the_cache(tmp_path):
+    p, backend, chat = make(tmp_path)
+    first, second = run(p, job(seed=1)), run(p, job(seed=1))
+    assert (first["cache_hit"], second["cache_hit"]) == (False, True)
+    assert backend.calls == 1
+
+
+@pytest.mark.parametrize("mode", ["fail", "stall"])
+def test_sick_llm_degrades_to_vision_within_the_deadline(tmp_path, mode):
+    import time
+
+    p, backend, chat = make(tmp_path, chat=FakeChat(mode=mode))
+    t = time.perf_counter()
+    res = run(p, job("为什么会这样?"))
+    assert time.perf_counter() - t < 2.0
+    assert res["degraded"] and res["notice"] == "当前仅提供图像描述"
+    assert res["text"].startswith("a red box")  # the vision model's own answer
+
+
+def test_breaker_opens_after_repeated_failures_and_probe_closes_it(tmp_path):
+    p, backend, chat = make(tmp_path, chat=FakeChat(mode="fail"))
+    for _ in range(3):
+        run(p, job())
+    assert p.breaker.state == "open"
+    calls = chat.calls
+    res = run(p, job())
+    assert res["degraded"] and chat.calls == calls  # open: the LLM is not even tried
+    chat.mode = "ok"
+    p.breaker.opened_at -= p.cfg.fallback.reset_timeout_s  # time passes
+    res = run(p, job())
+    assert not res["degraded"] and p.breaker.state == "closed"
+
+
+def test_text_only_request_with_llm_down_raises(tmp_path):
+    p, _, _ = make(tmp_path, chat=FakeChat(mode="fail"))
+    with pytest.raises(LLMUnavailable):
+        run(p, Job(prompt="hello"))
+
+
+def test_low_coherence_and_failed_verification_go_to_review(tmp_path):
+    p, _, _ = make(tmp_path, chat=FakeChat(answer="完全 不同 的 回答"), yes=0.1)
+    res = run(p, job())
+    assert res["needs_review"] is True and res["review_id"]
+    assert res["consistency"] < p.cfg.arbiter.consistency_threshold
+    cases = asyncio.run(p.review.list.remote("open", 10))
+    assert cases[0]["id"] == res["review_id"] and cases[0]["scores"]["verification"] == 0.1
+
+
+def test_low_coherence_but_verified_claim_is_not_flagged(tmp_path):
+    p, _, _ = make(tmp_path, chat=FakeChat(answer="完全 不同 的 回答"), yes=0.9)
+    res = run(p, job())
+    assert res["needs_review"] is False and res["verification"] == 0.9
+
+
+def test_coherent_answer_skips_verification(tmp_path):
+    p, _, _ = make(tmp_path, yes=0.0)
+    res = run(p, job())
+    assert res["consistency"] >= p.cfg.arbiter.consistency_threshold
+    assert res["needs_review"] is False and "verification" not in res
+
+
+@pytest.mark.parametrize(
+    "prompt,disclaimer",
+    [
+        ("这个皮疹严重吗?", "AI辅助建议,仅供参考"),
+        ("Is this rash serious?", "AI-assisted suggestion, for reference only"),
+        ("What colour is it?", None),
+    ],
+)
+def test_disclaimer_by_domain_and_language(tmp_path, prompt, disclaimer):
+    p, _, _ = make(tmp_path)
+    assert run(p, job(prompt, route="auto"))["disclaimer"] == disclaimer
+
+
+def test_disclaimer_text_is_configurable(tmp_path):
+    p, _, _ = make(tmp_path, disclaimers={"medical": {"en": "Ask a doctor."}})
+    assert run(p, job("Is this rash serious?"))["disclaimer"] == "Ask a doctor."

@@ -1,0 +1,140 @@
+"""The cache, breaker, coherence score, language detection and OpenAI message parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from deployments.openai_api import parse_messages
+from deployments.protocol import APIError
+from seethink.breaker import CircuitBreaker
+from seethink.coherence import coherence
+from seethink.lru import BoundedCache
+from seethink.text import detect_lang
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_lru_evicts_least_recently_used_and_respects_bytes():
+    c = BoundedCache(max_entries=2, max_bytes=100, ttl_s=60)
+    c.put("a", 1, 10)
+    c.put("b", 2, 10)
+    c.get("a")
+    c.put("c", 3, 10)
+    assert c.get("b") is None and c.get("a") == 1 and c.get("c") == 3
+    c.put("big", 4, 95)  # over the byte bound with the others: they go
+    assert len(c) == 1 and c.bytes == 95 and c.stats.evictions == 3
+    c.put("huge", 5, 1000)  # larger than the whole cache: not stored
+    assert c.get("huge") is None
+
+
+def test_lfu_evicts_least_frequently_used():
+    c = BoundedCache(max_entries=2, max_bytes=10**6, ttl_s=60, policy="lfu")
+    c.put("a", 1, 1)
+    c.put("b", 2, 1)
+    for _ in range(3):
+        c.get("a")
+    c.get("b")
+    c.put("c", 3, 1)
+    assert c.get("b") is None and c.get("a") == 1
+
+
+def test_ttl_expires_entries():
+    clock = Clock()
+    c = BoundedCache(10, 10**6, ttl_s=5, clock=clock)
+    c.put("a", 1, 1)
+    clock.t = 4.9
+    assert c.get("a") == 1
+    clock.t = 5.0
+    assert c.get("a") is None and c.stats.expirations == 1 and len(c) == 0
+
+
+def test_unknown_policy():
+    with pytest.raises(ValueError, match="expected one of: lru, lfu"):
+        BoundedCache(1, 1, 1, policy="fifo")
+
+
+def test_breaker_opens_probes_and_closes():
+    clock = Clock()
+    b = CircuitBreaker(failure_threshold=2, reset_timeout_s=10, clock=clock)
+    b.record_failure()
+    assert b.allow()
+    b.record_failure()
+    assert b.state == "open" and not b.allow()
+    clock.t = 10
+    assert b.state == "half-open" and b.allow() and not b.allow()  # one probe at a time
+    b.record_failure()  # the probe failed: open again
+    assert b.state == "open"
+    clock.t = 20
+    assert b.allow()
+    b.record_success()
+    assert b.state == "closed" and b.allow()
+
+
+def test_coherence():
+    assert coherence("a red car on the street", "a red car on the street") == pytest.approx(1.0)
+    assert coherence("一只猫坐在桌子上", "猫在桌子上") > coherence(
+        "一只猫坐在桌子上", "the sky is blue"
+    )
+    assert coherence("", "x") == 0.0
+
+
+def test_detect_lang():
+    assert detect_lang("这是什么?") == "zh" and detect_lang("what is this") == "en"
+    assert detect_lang("Is this 真皮?") == "zh"
+
+
+def test_parse_messages_image_and_history():
+    q, url, system, history = parse_messages(
+        [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is"},
+                    {"type": "text", "text": "this?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                ],
+            },
+        ]
+    )
+    assert q == "what is\nthis?" and url.startswith("data:") and system == "be brief"
+    assert history == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+
+
+@pytest.mark.parametrize(
+    "messages,needle",
+    [
+        ([{"role": "assistant", "content": "x"}], "last message"),
+        ([{"role": "user", "content": [{"type": "audio"}]}], "expected one of: text, image_url"),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": "a"}},
+                        {"type": "image_url", "image_url": {"url": "b"}},
+                        {"type": "text", "text": "q"},
+                    ],
+                }
+            ],
+            "one image",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "a"}}]}],
+            "no text question",
+        ),
+        ([{"role": "tool", "content": "x"}, {"role": "user", "content": "q"}], "not supported"),
+    ],
+)
+def test_parse_messages_errors(messages, needle):
+    with pytest.raises(APIError) as e:
+        parse_messages(messages)
+    assert needle in e.value.message and e.value.status == 400
