@@ -1,0 +1,107 @@
+"""The shipped artefact: loads, is reproducible, and the fast scorer matches scikit-learn."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import routing.classifier as clf_module
+from routing import load_router
+from routing.classifier import LoadedModel, load_model
+from routing.train import MODEL_PATH, TEST_PATH, load_jsonl, loads
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROMPTS = [
+    "这个包是真皮的吗?",
+    "Is this rash serious?",
+    "What is the total on this receipt?",
+    "图中有什么建议标语?",
+    "帮我 describe 一下这张图",
+    "",
+    "ＦＵＬＬ？ width",
+    "what's this",
+]
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run `python -m routing.train` in a fresh process, as a developer would."""
+    out = tmp_path_factory.mktemp("model") / "router.pkl.gz"
+    subprocess.run(
+        [sys.executable, "-m", "routing.train", "--out", str(out), "--test", "/nonexistent"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return out
+
+
+def test_artefact_is_shipped_and_small() -> None:
+    assert MODEL_PATH.exists()
+    assert MODEL_PATH.stat().st_size < 5 * 1024 * 1024
+
+
+def test_artefact_loads_with_its_sha_as_version() -> None:
+    model = load_model()
+    assert model.source == "artefact"
+    assert model.version == hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest()[:12]
+    assert load_router().version == model.version
+
+
+def test_rebuild_is_byte_identical(rebuilt: Path) -> None:
+    # Compare the pickle payload: gzip output could differ between zlib builds.
+    assert gzip.decompress(rebuilt.read_bytes()) == gzip.decompress(MODEL_PATH.read_bytes())
+
+
+def test_artefact_predictions_match_fresh_model(rebuilt: Path) -> None:
+    fresh = loads(rebuilt.read_bytes())
+    scorer = load_model().scorer
+    x = fresh["vectorizer"].transform(PROMPTS)
+    p_route = fresh["route_clf"].predict_proba(x)[:, 1]
+    p_domain = fresh["domain_clf"].predict_proba(x)
+    assert list(fresh["domain_clf"].classes_) == list(scorer.domains)
+    for i, prompt in enumerate(PROMPTS):
+        p, probs, _ = scorer.predict(prompt)
+        assert p == pytest.approx(p_route[i], abs=1e-9)
+        assert probs == pytest.approx(list(p_domain[i]), abs=1e-9)
+
+
+def test_fast_scorer_matches_sklearn_on_held_out() -> None:
+    shipped = loads(MODEL_PATH.read_bytes())
+    prompts = [r["prompt"] for r in load_jsonl(TEST_PATH)[:300]]
+    x = shipped["vectorizer"].transform(prompts)
+    p_route = shipped["route_clf"].predict_proba(x)[:, 1]
+    scorer = load_model().scorer
+    assert [scorer.predict(q)[0] for q in prompts] == pytest.approx(list(p_route), abs=1e-9)
+
+
+def test_missing_artefact_trains_in_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="routing.classifier"):
+        router = load_router("classifier", model_path=tmp_path / "nope.pkl.gz")
+    assert "training in-process" in caplog.text
+    assert router.source == "trained-in-process"
+    assert len(router.version) == 12 and router.version != load_model().version
+    # Same data, same seeds: the in-process model predicts what the artefact predicts.
+    shipped = load_router()
+    for prompt in PROMPTS:
+        assert router.score(prompt).p_cascade == pytest.approx(
+            shipped.score(prompt).p_cascade, abs=1e-9
+        )
+
+
+def test_corrupt_artefact_falls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "bad.pkl.gz"
+    bad.write_bytes(b"not a model file")
+    stub = LoadedModel(load_model().scorer, "stubversion", "trained-in-process")
+    monkeypatch.setattr(clf_module, "_train_in_process", lambda: stub)
+    router = load_router("classifier", model_path=bad)
+    assert (router.source, router.version) == ("trained-in-process", "stubversion")
