@@ -93,6 +93,7 @@ class Ingress:
         self.chat = LLMServerChat(llm, served_model_id(cfg.llm))
         self.pipeline = Pipeline(cfg, router, vision, cache, review, self.chat)
         self.review = review
+        self.cancelled_streams = 0  # streams whose client went away mid-answer
         self._page = PAGE.read_text(encoding="utf-8") if PAGE.exists() else "<h1>seethink</h1>"
         self._requests = Counter(
             "seethink_requests", description="Requests by route.", tag_keys=("route", "endpoint")
@@ -324,6 +325,7 @@ class Ingress:
                         rid, model, {}, finish="stop", ext=ext, usage=ev.result["usage"]
                     )
         except asyncio.CancelledError:
+            self.cancelled_streams += 1
             logger.info("request %s: client went away; work cancelled", rid)
             raise
         except LLMUnavailable as e:
@@ -353,6 +355,10 @@ class Ingress:
         return JSONResponse(case)
 
     # ---- operations -----------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        """Counters for tests and operators (a handle call, not an HTTP route)."""
+        return {"cancelled_streams": self.cancelled_streams}
 
     @app.get("/", response_class=HTMLResponse)
     async def page(self) -> HTMLResponse:

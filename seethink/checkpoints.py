@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 # Bump when the builder changes what it writes; old caches are then ignored, never reused.
 BUILDER_VERSION = "tiny-v1"
 TINY_PREFIX = "tiny:"
-TINY_MODELS = ("glm4v", "glm4-chat")
+# glm4v-b: the same architecture with other random weights, to rehearse a model swap.
+TINY_MODELS = ("glm4v", "glm4v-b", "glm4-chat")
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -177,7 +178,7 @@ def _eos_ids(ids: dict[str, int]) -> list[int]:
     return [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
 
 
-def build_glm4v(out: Path) -> None:
+def build_glm4v(out: Path, seed: int = 0, name: str = "glm4v") -> None:
     """A ~0.3 M-parameter ``Glm4vForConditionalGeneration`` with an image-only processor config."""
     import torch
     from transformers import GenerationConfig, Glm4vConfig, Glm4vForConditionalGeneration
@@ -224,7 +225,7 @@ def build_glm4v(out: Path) -> None:
         video_start_token_id=ids["<|begin_of_video|>"],
         video_end_token_id=ids["<|end_of_video|>"],
     )
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = Glm4vForConditionalGeneration(config).eval()
     model.generation_config = GenerationConfig(
         eos_token_id=_eos_ids(ids), pad_token_id=ids["<|pad|>"], do_sample=False
@@ -237,7 +238,7 @@ def build_glm4v(out: Path) -> None:
         temporal_patch_size=2,
         merge_size=2,
     ).save_pretrained(out)
-    _write_meta(out, "glm4v")
+    _write_meta(out, name)
 
 
 def build_glm4_chat(out: Path) -> None:
@@ -275,7 +276,11 @@ def _write_meta(out: Path, name: str) -> None:
     )
 
 
-_BUILDERS = {"glm4v": build_glm4v, "glm4-chat": build_glm4_chat}
+_BUILDERS = {
+    "glm4v": build_glm4v,
+    "glm4v-b": lambda out: build_glm4v(out, seed=7, name="glm4v-b"),
+    "glm4-chat": build_glm4_chat,
+}
 
 
 if __name__ == "__main__":

@@ -29,8 +29,7 @@ NOTICES = {
 }
 CASCADE_TEMPLATES = {
     "zh": (
-        "图片描述:{caption}\n\n问题:{question}\n"
-        "请根据图片描述回答问题,需要时运用常识和专业知识。"
+        "图片描述:{caption}\n\n问题:{question}\n请根据图片描述回答问题,需要时运用常识和专业知识。"
     ),
     "en": (
         "Image description: {caption}\n\nQuestion: {question}\n"
@@ -44,8 +43,7 @@ SYSTEM_PROMPTS = {
 VERIFY_TEMPLATES = {
     "zh": "根据这张图片,下面的说法正确吗?请回答是或否。说法:{claim}",
     "en": (
-        "Based on this image, is the following statement true? Answer yes or no. "
-        "Statement: {claim}"
+        "Based on this image, is the following statement true? Answer yes or no. Statement: {claim}"
     ),
 }
 

@@ -26,7 +26,7 @@ if __name__ == "__main__":
     fit = {
         "cluster": {"gpus_per_node": 1, "num_nodes": 1},
         "vision": {"num_gpus": 0.25, "autoscaling_config": {"min_replicas": 2, "max_replicas": 2}},
-        "llm": {"num_gpus": 0.5},
+        "llm": {"num_gpus": 0.5, "gpu_memory_utilization": 0.45},
         "arbiter": {"review_db": f"{tmp}/review.sqlite3"},
     }
     ray.init(
@@ -65,13 +65,27 @@ if __name__ == "__main__":
             route_prefix="/",
             _blocking=False,
         )
-        time.sleep(25)
-        st = serve.status().applications["seethink"].deployments
-        out["over"] = {
-            "vision": dict(st["Vision"].replica_states),
-            "message": st["Vision"].message,
-            "gpu_available": ray.available_resources().get("GPU", 0.0),
-        }
+
+        # The new options roll the vision replicas over to a new version; wait for that to
+        # settle (two running, one waiting), then check it is still waiting a while later.
+        def snapshot() -> dict:
+            st = serve.status().applications["seethink"].deployments
+            return {
+                "vision": dict(st["Vision"].replica_states),
+                "message": st["Vision"].message,
+                "gpu_available": ray.available_resources().get("GPU", 0.0),
+            }
+
+        deadline = time.time() + 150
+        snap = snapshot()
+        while time.time() < deadline:
+            snap = snapshot()
+            if snap["vision"] == {"RUNNING": 2, "STARTING": 1} and snap["gpu_available"] < 1e-6:
+                break
+            time.sleep(2)
+        time.sleep(10)
+        out["over"] = snap
+        out["over_later"] = snapshot()
     finally:
         ray.shutdown()
     print("RESULT " + json.dumps(out, default=str))

@@ -130,3 +130,36 @@ def test_errors_use_the_openai_shape(client):
             model="seethink", messages=[{"role": "assistant", "content": "x"}]
         )
     assert "last message" in e.value.body["message"]
+
+
+def test_client_disconnect_cancels_the_stream_in_the_graph(graph):
+    import json
+
+    import requests
+
+    before = graph.handle("Ingress").stats.remote().result()["cancelled_streams"]
+    body = {
+        "model": "seethink",
+        "stream": True,
+        "max_tokens": 900,
+        "messages": _image_message("Why is this here? Explain at length.", seed=23),
+        "seethink": {"route": "cascade"},
+    }
+    with requests.post(graph.url + "/v1/chat/completions", json=body, stream=True, timeout=60) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        seen = 0
+        for line in r.iter_lines():
+            if (
+                line.startswith(b"data: {")
+                and "content" in json.loads(line[6:])["choices"][0]["delta"]
+            ):
+                seen += 1
+            if seen >= 3:
+                break  # hang up mid-answer
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if graph.handle("Ingress").stats.remote().result()["cancelled_streams"] > before:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the graph kept working after the client went away")

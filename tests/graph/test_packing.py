@@ -41,3 +41,5 @@ def test_fractional_replicas_pack_onto_one_card_and_one_more_stays_pending():
     assert over["vision"].get("RUNNING") == 2, over
     assert sum(over["vision"].values()) == 3 and over["vision"].get("STARTING") == 1, over
     assert over["gpu_available"] == pytest.approx(0.0, abs=1e-6)
+    later = out["over_later"]  # still waiting: nothing freed a share for it
+    assert later["vision"] == {"RUNNING": 2, "STARTING": 1}, later

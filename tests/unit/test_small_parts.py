@@ -138,3 +138,21 @@ def test_parse_messages_errors(messages, needle):
     with pytest.raises(APIError) as e:
         parse_messages(messages)
     assert needle in e.value.message and e.value.status == 400
+
+
+def test_regression_compare_and_report():
+    from seethink import regression
+
+    base = {
+        "models": {"vision": {"name": "v", "version": "1"}},
+        "cases": {"a": {"text": "x", "route": "direct"}, "b": {"text": "y", "route": "cascade"}},
+    }
+    now = {
+        "models": {"vision": {"name": "v", "version": "2"}},
+        "cases": {"a": {"text": "x", "route": "direct"}, "b": {"text": "z", "route": "cascade"}},
+    }
+    diff = regression.compare(base, now)
+    assert diff["models"]["vision"]["was"]["version"] == "1"
+    assert diff["changed"] == {"b": {"text": {"was": "y", "now": "z"}}}
+    assert "1 of 2 cases changed" in regression.report(diff)
+    assert len(regression.render({"color": [1, 2, 3], "size": [8, 8], "seed": 1})) > 50
