@@ -21,6 +21,7 @@ def test_direct_route_answers_with_the_vision_model(graph):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["route"] == "direct"
+    assert body["router"]["reason"].startswith("p(cascade)=")  # decided by the classifier
     assert body["caption"] is None
     assert set(body["models"]) == {"router", "vision"}
     assert 0.0 < body["confidence"] <= 1.0
