@@ -65,7 +65,8 @@ async def _validation_error(_req: Request, err: RequestValidationError):
                 )
             )
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-        msgs.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+        msg = str(e.get("msg", "")).removeprefix("Value error, ")
+        msgs.append(f"{loc}: {msg}" if loc else msg)
     return _error_response(APIError("; ".join(msgs) or "invalid request", 400, "invalid_request"))
 
 

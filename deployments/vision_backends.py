@@ -59,7 +59,15 @@ class TransformersVision(VisionBackend):
     its video processor, which the CPU install does not have; the image tokens are the same.
     """
 
-    def __init__(self, path: str, name: str, version: str, dtype: str = "auto", device: str = ""):
+    def __init__(
+        self,
+        path: str,
+        name: str,
+        version: str,
+        dtype: str = "auto",
+        device: str = "",
+        gpu_share: float = 0.0,
+    ):
         import torch
         from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
 
@@ -68,6 +76,10 @@ class TransformersVision(VisionBackend):
         torch_dtype = {"auto": "auto", "bfloat16": torch.bfloat16, "float32": torch.float32}[dtype]
         if self.device == "cpu" and torch_dtype == "auto":
             torch_dtype = torch.float32  # bf16 matmuls are ~3x slower on these CPUs
+        if self.device == "cuda" and 0 < gpu_share < 1:
+            # Ray's fractional GPU is bookkeeping only; cap torch's allocator at the same share
+            # so one replica cannot starve the others (or vLLM) on the card.
+            torch.cuda.set_per_process_memory_fraction(gpu_share)
         self.model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype)
         self.model.to(self.device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
@@ -163,8 +175,8 @@ class VLLMVision(VisionBackend):
     """GLM-4V on vLLM (``Glm4vForConditionalGeneration`` is a vLLM-supported architecture).
 
     The faster backend on GPUs: continuous batching replaces ``@serve.batch`` windows. Used by
-    the GPU profiles; CI cannot run it (vLLM's CPU build does not serve this model's vision
-    tower here), so it is exercised only on machines with a GPU.
+    the gpu-24g profile. Not exercised by the tests: they run the vision node on transformers,
+    and no GPU was available to check this path (see the README).
     """
 
     def __init__(self, path: str, name: str, version: str, engine_kwargs: dict):

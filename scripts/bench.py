@@ -69,11 +69,17 @@ def main() -> None:
     ap.add_argument("--url", help="a running graph; default: boot the cpu profile here")
     ap.add_argument("--requests", type=int, default=32, help="requests per row (default 32)")
     ap.add_argument("--concurrency", default="1,8,32")
+    ap.add_argument(
+        "--arbiter",
+        action="store_true",
+        help="boot with arbitration on (it adds a vision pass per low-coherence answer, so the "
+        "naive-chain comparison would no longer be the same work)",
+    )
     args = ap.parse_args()
     conc_levels = [int(c) for c in args.concurrency.split(",")]
     url = args.url
     if not url:
-        url = boot()
+        url = boot(arbiter=args.arbiter)
     s = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=64)
     s.mount("http://", adapter)
@@ -135,7 +141,7 @@ def main() -> None:
         )
 
 
-def boot() -> str:
+def boot(arbiter: bool = False) -> str:
     import ray
     from ray import serve
 
@@ -148,7 +154,12 @@ def boot() -> str:
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(
-        build_app({"arbiter": {"review_db": f"{tmp}/review.sqlite3"}, "llm": {"timeout_s": 120}}),
+        build_app(
+            {
+                "arbiter": {"review_db": f"{tmp}/review.sqlite3", "enabled": arbiter},
+                "llm": {"timeout_s": 120},
+            }
+        ),
         name="seethink",
         route_prefix="/",
     )

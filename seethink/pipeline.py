@@ -15,6 +15,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from deployments.llm import llm_version
+from deployments.vision_backends import confidence_from_logprobs
+
 from .breaker import CircuitBreaker
 from .coherence import coherence
 from .config import SeethinkConfig
@@ -120,8 +123,6 @@ class Pipeline:
             router, vision = await asyncio.gather(
                 self.router.info.remote(), self.vision.info.remote()
             )
-            from deployments.llm import llm_version
-
             llm = {"name": self.chat.model_id, "version": llm_version(self.cfg.llm)}
             self._models = {"router": router, "vision": vision, "llm": llm}
         return self._models
@@ -222,8 +223,6 @@ class Pipeline:
                     self.breaker.record_failure()
             timer.stage("llm", t)
             used.append("llm")
-            from deployments.vision_backends import confidence_from_logprobs
-
             text, confidence = "".join(parts).strip(), confidence_from_logprobs(logprobs)
             if failure:
                 logger.warning("request %s degraded: %s", job.request_id, failure)

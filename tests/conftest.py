@@ -91,7 +91,6 @@ def graph():
     import ray
     from ray import serve
 
-    from graph import build_app
 
     tmp = tempfile.mkdtemp(prefix="seethink-test-")
     review_db = str(Path(tmp) / "review.sqlite3")
@@ -111,16 +110,32 @@ def graph():
     )
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        overrides = {
-            **GRAPH_OVERRIDES,
-            "arbiter": {**GRAPH_OVERRIDES["arbiter"], "review_db": review_db},
-        }
-        serve.run(build_app(overrides), name=APP, route_prefix="/")
         g = Graph(f"http://127.0.0.1:{port}", APP, review_db)
-        _warm_up(g)
+        _deploy(g)
         yield g
     finally:
         ray.shutdown()
+
+
+def _deploy(g: Graph) -> None:
+    from ray import serve
+
+    from graph import build_app
+
+    overrides = {
+        **GRAPH_OVERRIDES,
+        "arbiter": {**GRAPH_OVERRIDES["arbiter"], "review_db": g.review_db},
+    }
+    serve.run(build_app(overrides), name=g.app, route_prefix="/")
+    _warm_up(g)
+
+
+def restart_graph(g: Graph) -> None:
+    """Delete the application and deploy it again from the same config (every node restarts)."""
+    from ray import serve
+
+    serve.delete(g.app)
+    _deploy(g)
 
 
 def _warm_up(g: Graph) -> None:
