@@ -91,7 +91,6 @@ def graph():
     import ray
     from ray import serve
 
-
     tmp = tempfile.mkdtemp(prefix="seethink-test-")
     review_db = str(Path(tmp) / "review.sqlite3")
     port = free_port()
@@ -111,22 +110,22 @@ def graph():
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         g = Graph(f"http://127.0.0.1:{port}", APP, review_db)
-        _deploy(g)
+        deploy(g)
         yield g
     finally:
         ray.shutdown()
 
 
-def _deploy(g: Graph) -> None:
+def deploy(g: Graph, **extra: dict) -> None:
+    """(Re)deploy the session graph: GRAPH_OVERRIDES plus ``extra`` sections; then warm it."""
     from ray import serve
 
     from graph import build_app
 
-    overrides = {
-        **GRAPH_OVERRIDES,
-        "arbiter": {**GRAPH_OVERRIDES["arbiter"], "review_db": g.review_db},
-    }
-    serve.run(build_app(overrides), name=g.app, route_prefix="/")
+    arbiter = {**GRAPH_OVERRIDES["arbiter"], "review_db": g.review_db}
+    serve.run(
+        build_app({**GRAPH_OVERRIDES, "arbiter": arbiter, **extra}), name=g.app, route_prefix="/"
+    )
     _warm_up(g)
 
 
@@ -135,7 +134,7 @@ def restart_graph(g: Graph) -> None:
     from ray import serve
 
     serve.delete(g.app)
-    _deploy(g)
+    deploy(g)
 
 
 def _warm_up(g: Graph) -> None:

@@ -66,23 +66,35 @@ if __name__ == "__main__":
             _blocking=False,
         )
 
-        # The new options roll the vision replicas over to a new version; wait for that to
-        # settle (two running, one waiting), then check it is still waiting a while later.
+        # The new options roll the vision replicas over to a new version (and a slow health
+        # check on this busy box may restart the LLM too), so which replica ends up waiting can
+        # vary; wait until every replica is either running or waiting for a GPU share.
         def snapshot() -> dict:
             st = serve.status().applications["seethink"].deployments
             return {
                 "vision": dict(st["Vision"].replica_states),
-                "message": st["Vision"].message,
+                "llm": dict(st["LLM"].replica_states),
                 "gpu_available": ray.available_resources().get("GPU", 0.0),
             }
 
+        def settled(s: dict) -> bool:
+            states = set(s["vision"]) | set(s["llm"])
+            return (
+                sum(s["vision"].values()) == 3
+                and sum(s["llm"].values()) == 1
+                and states <= {"RUNNING", "STARTING"}
+                and "STARTING" in states
+            )
+
         deadline = time.time() + 150
         snap = snapshot()
+        prev = None
         while time.time() < deadline:
             snap = snapshot()
-            if snap["vision"] == {"RUNNING": 2, "STARTING": 1} and snap["gpu_available"] < 1e-6:
+            if settled(snap) and snap == prev:  # the same for two looks in a row
                 break
-            time.sleep(2)
+            prev = snap
+            time.sleep(4)
         time.sleep(10)
         out["over"] = snap
         out["over_later"] = snapshot()

@@ -6,24 +6,12 @@ Runs last in this folder (it redeploys the vision node, then puts the original b
 from __future__ import annotations
 
 import pytest
-from ray import serve
 
 from seethink import regression
 from seethink.checkpoints import checkpoint_version, resolve_model_path
+from tests.conftest import deploy
 
 pytestmark = pytest.mark.slow
-
-
-def _redeploy(vision_model: str, graph) -> None:
-    from graph import build_app
-    from tests.conftest import GRAPH_OVERRIDES
-
-    over = {
-        **GRAPH_OVERRIDES,
-        "arbiter": {**GRAPH_OVERRIDES["arbiter"], "review_db": graph.review_db},
-    }
-    over["vision"] = {"model": vision_model}
-    serve.run(build_app(over), name=graph.app, route_prefix="/")
 
 
 def test_replay_is_stable_and_a_vision_swap_is_reported(graph, tmp_path):
@@ -34,11 +22,11 @@ def test_replay_is_stable_and_a_vision_swap_is_reported(graph, tmp_path):
     same = regression.compare(baseline, again)
     assert same["changed"] == {} and same["models"] == {}, regression.report(same)
 
-    _redeploy("tiny:glm4v-b", graph)
+    deploy(graph, vision={"model": "tiny:glm4v-b"})
     try:
         swapped = regression.replay(graph.url, cases)
     finally:
-        _redeploy("tiny:glm4v", graph)
+        deploy(graph)
     diff = regression.compare(baseline, swapped)
     assert diff["models"]["vision"]["now"]["version"] == checkpoint_version(
         resolve_model_path("tiny:glm4v-b")
