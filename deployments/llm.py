@@ -106,6 +106,7 @@ def build_llm_config(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
             "autoscaling_config": opts["autoscaling_config"],
             "max_ongoing_requests": opts["max_ongoing_requests"],
             "max_queued_requests": opts["max_queued_requests"],
+            "health_check_timeout_s": cfg.health_check_timeout_s,
             # The replica actor itself takes no resources: the engine's bundle holds them.
             "ray_actor_options": {"num_cpus": 0, "num_gpus": 0},
         },

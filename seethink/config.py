@@ -134,6 +134,9 @@ class LLMNodeConfig(NodeConfig):
     cpu_kvcache_space_gib: int = Field(1, ge=1, description="CPU build: KV cache size.")
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM args.")
     timeout_s: float = Field(30.0, gt=0, description="Deadline for one LLM call.")
+    health_check_timeout_s: float = Field(
+        10.0, gt=0, description="Serve health-check timeout; raise it where CPUs are contended."
+    )
 
     @model_validator(mode="after")
     def _memory_share(self) -> LLMNodeConfig:
