@@ -128,19 +128,44 @@ def ensure_built(name: str) -> Path:
     return target
 
 
+_WHOLE_FILE_LIMIT = 64 << 20  # files above this are hashed by size, head and tail
+
+
 def checkpoint_version(path: str | Path) -> str:
-    """A short content hash of a local checkpoint's weights and config (its version)."""
-    path = Path(path)
-    if not path.is_dir():
-        return "unknown"
+    """A short hash naming a checkpoint's version.
+
+    A local folder: its config/tokenizer files in full and its weight files by name, size and
+    their first and last MiB (a 20 GB checkpoint is not read whole at every start). A hub id:
+    the commit of its locally cached snapshot. Otherwise "unknown".
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return _hub_revision(str(path))
     h = hashlib.sha256()
-    for f in sorted(path.iterdir()):
-        if f.suffix in {".safetensors", ".json", ".bin"} and f.is_file():
-            h.update(f.name.encode())
-            with open(f, "rb") as fh:
+    for f in sorted(p.iterdir()):
+        if f.suffix not in {".safetensors", ".json", ".bin"} or not f.is_file():
+            continue
+        size = f.stat().st_size
+        h.update(f"{f.name}:{size}".encode())
+        with open(f, "rb") as fh:
+            if size <= _WHOLE_FILE_LIMIT:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     h.update(block)
+            else:
+                h.update(fh.read(1 << 20))
+                fh.seek(size - (1 << 20))
+                h.update(fh.read(1 << 20))
     return h.hexdigest()[:12]
+
+
+def _hub_revision(repo_id: str) -> str:
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot = snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # not cached here, or not a hub id: nothing to name it by
+        return "unknown"
+    return Path(snapshot).name[:12]
 
 
 def build_tokenizer(out: Path):

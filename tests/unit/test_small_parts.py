@@ -156,3 +156,26 @@ def test_regression_compare_and_report():
     assert diff["changed"] == {"b": {"text": {"was": "y", "now": "z"}}}
     assert "1 of 2 cases changed" in regression.report(diff)
     assert len(regression.render({"color": [1, 2, 3], "size": [8, 8], "seed": 1})) > 50
+
+
+def test_checkpoint_version_names_content_and_skips_reading_huge_files_whole(tmp_path, monkeypatch):
+    from seethink import checkpoints
+
+    (tmp_path / "config.json").write_text('{"a": 1}')
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"x" * (3 << 20))
+    v1 = checkpoints.checkpoint_version(tmp_path)
+    assert len(v1) == 12 and v1 == checkpoints.checkpoint_version(tmp_path)
+    (tmp_path / "config.json").write_text('{"a": 2}')
+    assert checkpoints.checkpoint_version(tmp_path) != v1
+    # above the limit only the size, head and tail count: a change in the middle is not read
+    monkeypatch.setattr(checkpoints, "_WHOLE_FILE_LIMIT", 1 << 20)
+    v2 = checkpoints.checkpoint_version(tmp_path)
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] = ord("y")
+    weights.write_bytes(bytes(data))
+    assert checkpoints.checkpoint_version(tmp_path) == v2
+    data[0] = ord("y")
+    weights.write_bytes(bytes(data))
+    assert checkpoints.checkpoint_version(tmp_path) != v2
+    assert checkpoints.checkpoint_version("no/such-model-anywhere") == "unknown"
