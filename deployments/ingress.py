@@ -110,10 +110,13 @@ class Ingress:
 
     # ---- helpers -------------------------------------------------------------------------
 
-    async def _image(self, inp: ImageInput):
+    async def _image(self, inp: ImageInput | bytes):
+        """The request's image (uploaded bytes or an ImageInput), checked; 4xx if unusable."""
         ing = self.cfg.ingress
         try:
-            if inp.image_base64:
+            if isinstance(inp, bytes):
+                data = inp
+            elif inp.image_base64:
                 data = decode_base64(inp.image_base64, ing.max_image_bytes)
             elif inp.image_url.startswith("data:"):
                 data = decode_base64(inp.image_url, ing.max_image_bytes)
@@ -177,12 +180,7 @@ class Ingress:
                 )
             data = await upload.read(self.cfg.ingress.max_image_bytes + 1)
             lang = str(form.get("lang") or "en")
-            try:
-                image = load_image_bytes(
-                    data, self.cfg.ingress.max_image_bytes, self.cfg.ingress.max_image_pixels
-                )
-            except ImageError as e:
-                raise APIError(str(e), e.status, e.code) from None
+            image = await self._image(data)
         else:
             try:
                 raw = await request.json()

@@ -50,8 +50,7 @@ class Autoscaling(_Strict):
         return self
 
     def to_serve(self) -> dict[str, Any]:
-        d = self.model_dump(exclude_none=True)
-        return d
+        return self.model_dump(exclude_none=True)
 
 
 class NodeConfig(_Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 
@@ -23,7 +23,6 @@ class CacheStats:
     misses: int = 0
     evictions: int = 0
     expirations: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class BoundedCache:

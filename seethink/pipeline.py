@@ -171,13 +171,9 @@ class Pipeline:
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
         if route == "direct":
-            t = time.perf_counter()
-            v = await self.vision.answer.remote(job.image.data, job.prompt)
-            timer.stage("vision", t)
+            text, confidence = await self._look(job, timer, usage)
             used.append("vision")
-            yield Delta(v["text"])
-            text, confidence = v["text"], v["confidence"]
-            usage["completion_tokens"] = v["num_tokens"]
+            yield Delta(text)
         else:
             caption = None
             if route == "cascade":
@@ -232,11 +228,7 @@ class Pipeline:
                     raise LLMUnavailable(failure)
                 if not parts:
                     # vision alone answers; the caption already streamed stays as context
-                    t = time.perf_counter()
-                    v = await self.vision.answer.remote(job.image.data, job.prompt)
-                    timer.stage("vision", t)
-                    text, confidence = v["text"], v["confidence"]
-                    usage["completion_tokens"] = v["num_tokens"]
+                    text, confidence = await self._look(job, timer, usage)
                     yield Delta(text)
             elif route == "cascade" and self.cfg.arbiter.enabled:
                 t = time.perf_counter()
@@ -252,6 +244,14 @@ class Pipeline:
         timer.total()
         res["timings_ms"] = timer.ms
         yield Done(res)
+
+    async def _look(self, job: Job, timer: Timer, usage: dict) -> tuple[str, float]:
+        """The vision model's own answer to the question (direct route and fallback)."""
+        t = time.perf_counter()
+        v = await self.vision.answer.remote(job.image.data, job.prompt)
+        timer.stage("vision", t)
+        usage["completion_tokens"] = v["num_tokens"]
+        return v["text"], v["confidence"]
 
     def _messages(self, job: Job, caption: str | None, lang: str) -> list[dict]:
         if caption is None:
