@@ -1,98 +1,73 @@
-"""The review queue node: cascade answers that disagree with the image, kept in SQLite.
+"""The review queue node: cascade answers that disagree with the image, kept for a person.
 
-One replica owns the database file, so writes never race; the file outlives the graph, so a case
-flagged before a restart is still listed after it.
+A plain class (graph.py makes it a deployment) over a durable store from
+:mod:`seethink.store`: a SQLite file by default, PostgreSQL on the cluster profiles, so a case
+flagged before a replica restart, a redeploy or a move to another node is still there after it.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sqlite3
-import time
-import uuid
-from pathlib import Path
+import logging
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS review (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    request_id TEXT NOT NULL,
-    image_sha256 TEXT NOT NULL,
-    question TEXT NOT NULL,
-    caption TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    scores TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'open',
-    resolution TEXT,
-    resolved REAL
+from seethink.store.review import (
+    MAX_LIMIT,
+    STATUSES,
+    ReviewConflict,
+    ReviewError,
+    ReviewNotFound,
+    ReviewStore,
+    Status,
+    open_review_store,
 )
-"""
 
-STATUSES = ("open", "resolved", "all")
+__all__ = [
+    "MAX_LIMIT",
+    "STATUSES",
+    "ReviewConflict",
+    "ReviewError",
+    "ReviewNotFound",
+    "ReviewQueue",
+]
 
-
-class ReviewError(ValueError):
-    """A review request that cannot be done; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+log = logging.getLogger(__name__)
 
 
 class ReviewQueue:
-    """Stores, lists and resolves review cases."""
+    """Stores, lists and resolves review cases (see :class:`seethink.store.ReviewStore`)."""
 
-    def __init__(self, db_path: str):
-        path = Path(os.path.expanduser(db_path))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(SCHEMA)
-        self.db.commit()
+    def __init__(self, store_url: str):
+        self.store: ReviewStore = open_review_store(store_url)
+        log.info("review queue on %s", self.store.backend)
 
     def add(self, case: dict) -> str:
-        rid = uuid.uuid4().hex[:16]
-        self.db.execute(
-            "INSERT INTO review (id, created, request_id, image_sha256, question, caption, answer,"
-            " scores) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                rid,
-                time.time(),
-                case["request_id"],
-                case["image_sha256"],
-                case["question"],
-                case["caption"],
-                case["answer"],
-                json.dumps(case.get("scores", {})),
-            ),
-        )
-        self.db.commit()
-        return rid
+        """Store a flagged case; returns its id."""
+        return self.store.add(case)
 
-    def list(self, status: str = "open", limit: int = 100) -> list[dict]:
-        if status not in STATUSES:
-            raise ReviewError(f"unknown status '{status}'; expected one of: {', '.join(STATUSES)}")
-        q = "SELECT * FROM review"
-        args: tuple = ()
-        if status != "all":
-            q += " WHERE status = ?"
-            args = (status,)
-        q += " ORDER BY created DESC LIMIT ?"
-        cur = self.db.execute(q, (*args, max(1, min(limit, 1000))))
-        cols = [c[0] for c in cur.description]
-        rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-        for r in rows:
-            r["scores"] = json.loads(r["scores"])
-        return rows
+    def get(self, case_id: str) -> dict | None:
+        """One case, or None."""
+        return self.store.get(case_id)
 
-    def resolve(self, case_id: str, resolution: str) -> dict | None:
-        """Mark a case resolved; None when there is no such case."""
-        cur = self.db.execute(
-            "UPDATE review SET status = 'resolved', resolution = ?, resolved = ? WHERE id = ?",
-            (resolution, time.time(), case_id),
-        )
-        self.db.commit()
-        if cur.rowcount == 0:
-            return None
-        return next(r for r in self.list("all", 1000) if r["id"] == case_id)
+    def list(self, status: Status = "open", limit: int = 50, cursor: str | None = None) -> dict:
+        """A page of cases, newest first: ``{"data", "next_cursor", "has_more"}``."""
+        return self.store.list(status, limit, cursor)
+
+    def resolve(self, case_id: str, resolution: str, reviewer: str) -> dict:
+        """Settle a case; raises ReviewNotFound (404) or ReviewConflict (409)."""
+        return self.store.resolve(case_id, resolution, reviewer)
+
+    def stats(self) -> dict:
+        """Counts by status and the backend, for /readyz and operators."""
+        return self.store.stats()
+
+    def close(self) -> None:
+        """Close the store's connections (a test, or the replica shutting down)."""
+        store = getattr(self, "store", None)
+        if store is not None:
+            store.close()
+
+    def __del__(self) -> None:
+        # Serve calls __del__ when it stops a replica gracefully: give PostgreSQL its sessions back
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing useful to do
+            pass
