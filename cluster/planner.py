@@ -13,6 +13,10 @@ Measure first (the Ray dashboard, ``nvidia-smi``, the Prometheus ``ray_serve_*``
 - ``--*-rps``: requests per second one replica sustains at the latency you accept.
 - ``--cascade-share``: the share of requests the router sends to the LLM (default 1: all).
 - ``--cache-hit-rate``: the share of cascade requests whose caption is already cached.
+- ``--from-bench bench.json``: take the measured numbers from a benchmark run
+  (``scripts/bench.py --json``) instead of typing them; flags given as well win. The fields read
+  are in ``BENCH_FIELDS`` (per-model ``memory_gib`` and ``rps``, the card's ``memory_gib``, the
+  observed ``cascade_share`` and ``cache_hit_rate``); anything else in the file is ignored.
 
 The GPU share of a model is its memory need over the card's memory, rounded up to ``--step``;
 replicas are ``ceil(load / per-replica rps)``, capped by what packs onto the cards (Ray gives a
@@ -428,6 +432,63 @@ def load_base(name: str) -> dict[str, Any]:
     return yaml.safe_load(profile_path(name).read_text()) or {}
 
 
+class BenchError(ValueError):
+    """A benchmark file the planner cannot read; the message names the field and the file."""
+
+
+# PlanInputs field -> where ``scripts/bench.py --json`` puts it (dotted path in the JSON).
+BENCH_FIELDS = {
+    "gpu_memory_gib": "gpu.memory_gib",
+    "vision_memory_gib": "models.vision.memory_gib",
+    "llm_memory_gib": "models.llm.memory_gib",
+    "vision_rps": "models.vision.rps",
+    "llm_rps": "models.llm.rps",
+    "target_rps": "target_rps",
+    "cascade_share": "traffic.cascade_share",
+    "cache_hit_rate": "traffic.cache_hit_rate",
+}
+_REQUIRED = (
+    "gpu_memory_gib",
+    "vision_memory_gib",
+    "llm_memory_gib",
+    "vision_rps",
+    "llm_rps",
+    "target_rps",
+)
+BENCH_SCHEMA = "seethink-bench/1"
+
+
+def load_bench(path: Path) -> dict[str, float]:
+    """PlanInputs values found in a benchmark JSON (``scripts/bench.py --json``).
+
+    Reads ``schema`` (must be ``seethink-bench/1`` when present) and the dotted paths in
+    ``BENCH_FIELDS``; fields that are absent are left to the command line. A field that is
+    present must be a number.
+    """
+    import json
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise BenchError(f"{path}: cannot read benchmark JSON: {e}") from e
+    if not isinstance(doc, dict):
+        raise BenchError(f"{path}: expected a JSON object at the top")
+    schema = doc.get("schema", BENCH_SCHEMA)
+    if schema != BENCH_SCHEMA:
+        raise BenchError(f"{path}: schema {schema!r}; this planner reads {BENCH_SCHEMA!r}")
+    out: dict[str, float] = {}
+    for key, dotted in BENCH_FIELDS.items():
+        node: Any = doc
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            continue
+        if isinstance(node, bool) or not isinstance(node, int | float):
+            raise BenchError(f"{path}: {dotted} must be a number, got {node!r}")
+        out[key] = float(node)
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m cluster.planner",
@@ -435,7 +496,7 @@ def _parser() -> argparse.ArgumentParser:
         "and a seethink profile.",
     )
     card = ap.add_argument_group("cards")
-    card.add_argument("--gpu-memory-gib", type=float, required=True, help="memory of one card")
+    card.add_argument("--gpu-memory-gib", type=float, help="memory of one card")
     card.add_argument("--gpus", type=int, default=1, help="GPUs per node (default 1)")
     card.add_argument("--nodes", type=int, default=1, help="nodes (default 1)")
     card.add_argument(
@@ -445,28 +506,24 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--vision-memory-gib",
         type=float,
-        required=True,
         help="GPU memory of one vision replica: weights + activations at its batch size",
     )
     m.add_argument(
         "--llm-memory-gib",
         type=float,
-        required=True,
         help="GPU memory of one LLM engine: weights + the KV cache it should have",
     )
-    m.add_argument(
-        "--vision-rps", type=float, required=True, help="requests/s one vision replica sustains"
-    )
-    m.add_argument(
-        "--llm-rps", type=float, required=True, help="requests/s one LLM replica sustains"
-    )
+    m.add_argument("--vision-rps", type=float, help="requests/s one vision replica sustains")
+    m.add_argument("--llm-rps", type=float, help="requests/s one LLM replica sustains")
     t = ap.add_argument_group("traffic")
-    t.add_argument("--target-rps", type=float, required=True, help="requests/s to carry")
-    t.add_argument(
-        "--cascade-share", type=float, default=1.0, help="share routed to the LLM (default 1)"
-    )
-    t.add_argument(
-        "--cache-hit-rate", type=float, default=0.0, help="cached cascade captions (default 0)"
+    t.add_argument("--target-rps", type=float, help="requests/s to carry")
+    t.add_argument("--cascade-share", type=float, help="share routed to the LLM (default 1)")
+    t.add_argument("--cache-hit-rate", type=float, help="cached cascade captions (default 0)")
+    m.add_argument(
+        "--from-bench",
+        type=Path,
+        metavar="BENCH_JSON",
+        help="take the measured numbers from scripts/bench.py --json output (flags win)",
     )
     o = ap.add_argument_group("output")
     o.add_argument("--base", default="gpu-80g", help="profile to start from (default gpu-80g)")
@@ -478,19 +535,17 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status (0 fits, 1 short, 2 nothing fits)."""
     args = _parser().parse_args(argv)
     try:
-        inputs = PlanInputs(
-            gpu_memory_gib=args.gpu_memory_gib,
-            gpus_per_node=args.gpus,
-            nodes=args.nodes,
-            vision_memory_gib=args.vision_memory_gib,
-            llm_memory_gib=args.llm_memory_gib,
-            vision_rps=args.vision_rps,
-            llm_rps=args.llm_rps,
-            target_rps=args.target_rps,
-            cascade_share=args.cascade_share,
-            cache_hit_rate=args.cache_hit_rate,
-            step=args.step,
-        )
+        measured = load_bench(args.from_bench) if args.from_bench else {}
+        given = {k: getattr(args, k) for k in BENCH_FIELDS if getattr(args, k) is not None}
+        values = {**measured, **given}
+        missing = [k for k in _REQUIRED if k not in values]
+        if missing:
+            raise BenchError(
+                "missing "
+                + ", ".join(f"--{k.replace('_', '-')} ({BENCH_FIELDS[k]})" for k in missing)
+                + ": give the flag or --from-bench with that field"
+            )
+        inputs = PlanInputs(gpus_per_node=args.gpus, nodes=args.nodes, step=args.step, **values)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

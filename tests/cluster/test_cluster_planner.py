@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from cluster.planner import (
+    BenchError,
     PlanInputs,
     gpu_share,
     load_base,
+    load_bench,
     main,
     memory_utilization,
     pack,
@@ -176,3 +179,66 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
            "--vision-rps", "1", "--llm-rps", "1", "--target-rps", "1"]  # fmt: skip
     assert main([*bad, "--out", str(none)]) == 2
     assert not none.exists()
+
+
+# --- inputs from a benchmark run (scripts/bench.py --json) -----------------------------------
+
+BENCH = Path(__file__).with_name("fixtures") / "bench-gpu-80g.json"
+
+
+def test_bench_file_gives_the_measured_inputs() -> None:
+    got = load_bench(BENCH)
+    assert got == {
+        "gpu_memory_gib": 80,
+        "vision_memory_gib": 24,
+        "llm_memory_gib": 32,
+        "vision_rps": 6,
+        "llm_rps": 3,
+        "target_rps": 20,
+        "cascade_share": 0.5,
+        "cache_hit_rate": 0.4,
+    }
+
+
+def test_plan_from_bench_equals_the_typed_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    typed = [
+        "--gpu-memory-gib", "80", "--vision-memory-gib", "24", "--llm-memory-gib", "32",
+        "--vision-rps", "6", "--llm-rps", "3", "--target-rps", "20",
+        "--cascade-share", "0.5", "--cache-hit-rate", "0.4",
+    ]  # fmt: skip
+    rc_typed = main(typed)
+    out_typed = capsys.readouterr().out
+    rc_bench = main(["--from-bench", str(BENCH)])
+    out_bench = capsys.readouterr().out
+    assert (rc_bench, out_bench) == (rc_typed, out_typed)
+    assert "cascade share 0.5, cache hit rate 0.4" in out_bench
+
+
+def test_flags_beat_the_bench_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--from-bench", str(BENCH), "--gpus", "8", "--target-rps", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "target 3 rps" in out and "8 GPU" in out
+
+
+def test_bench_file_with_missing_or_bad_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = json.loads(BENCH.read_text())
+    del doc["models"]["llm"]["rps"]
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(doc))
+    assert main(["--from-bench", str(partial)]) == 2
+    assert "missing --llm-rps (models.llm.rps)" in capsys.readouterr().err
+    assert main(["--from-bench", str(partial), "--llm-rps", "3"]) == 1  # completed by a flag
+    capsys.readouterr()
+    doc["models"]["vision"]["memory_gib"] = "24 GiB"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(BenchError, match="models.vision.memory_gib must be a number"):
+        load_bench(bad)
+    bad.write_text(json.dumps({**doc, "schema": "other/2"}))
+    with pytest.raises(BenchError, match="seethink-bench/1"):
+        load_bench(bad)
+    bad.write_text("{not json")
+    assert main(["--from-bench", str(bad)]) == 2
+    assert "cannot read benchmark JSON" in capsys.readouterr().err
