@@ -4,7 +4,8 @@
 running as root, as initdb requires), starts the server on a free port on 127.0.0.1 with its
 socket in that dir, yields a DSN, and stops it (``pg_ctl stop -m fast``) and removes the dir.
 Install the binaries with ``scripts/install_postgres.sh``. Without them the fixture fails when
-``CI=true`` (CI must run the PostgreSQL tests) and skips otherwise.
+``CI=true`` (CI must run the PostgreSQL tests) and skips otherwise. ``SEETHINK_TEST_POSTGRES_DSN``
+points the fixture at an existing server instead (tests must then keep to their own schema).
 
 Use it from a test module::
 
@@ -154,7 +155,12 @@ def _wait_ready(dsn: str, timeout_s: float) -> None:
 
 @contextmanager
 def postgres_or_skip() -> Iterator[str]:
-    """``postgres_server()`` for tests: missing binaries fail under CI=true, skip elsewhere."""
+    """``postgres_server()`` for tests: missing binaries fail under CI=true, skip elsewhere.
+    ``SEETHINK_TEST_POSTGRES_DSN`` names a server to use instead (a CI service container)."""
+    external = os.environ.get("SEETHINK_TEST_POSTGRES_DSN")
+    if external:
+        yield external
+        return
     try:
         find_bindir()
     except PostgresMissing as e:

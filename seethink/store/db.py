@@ -165,10 +165,13 @@ class SQLiteDatabase(Database):
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _SQLiteTx(self.conn)
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                # a failed COMMIT (busy) leaves the transaction open: end it, or every later
+                # BEGIN on this shared connection would fail
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
 
     def _lock_for_migration(self, tx: Tx) -> None:
         pass  # BEGIN IMMEDIATE already holds SQLite's one write lock

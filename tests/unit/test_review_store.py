@@ -407,3 +407,35 @@ def test_thumbnails_are_small_jpegs():
     im = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
     assert im.format == "JPEG" and max(im.size) == 128 and im.size[1] == round(300 * 128 / 1024)
     assert thumbnail_data_url(b"not an image") is None
+
+
+def test_postgres_store_reconnects_after_its_sessions_are_killed(postgres_dsn):  # noqa: F811
+    """A PostgreSQL restart or failover drops every connection; the next call must still work."""
+    with open_review_store(postgres_dsn) as s:
+        cid = s.add(case())
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = '' AND pid <> pg_backend_pid()"
+                " AND datname = current_database()"
+            ).fetchone()[0]
+        assert killed >= 1
+        assert s.get(cid)["id"] == cid
+        assert s.resolve(cid, "answer ok", "alice")["status"] == "resolved"
+
+
+@pytest.mark.parametrize(
+    "ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception)]
+)
+def test_missing_postgres_fails_under_ci_and_skips_elsewhere(monkeypatch, ci, outcome):
+    import tests.pg
+
+    def missing():
+        raise tests.pg.PostgresMissing("PostgreSQL server binaries (initdb, pg_ctl) not found")
+
+    monkeypatch.setattr(tests.pg, "find_bindir", missing)
+    monkeypatch.delenv("SEETHINK_TEST_POSTGRES_DSN", raising=False)
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="initdb, pg_ctl"):
+        with tests.pg.postgres_or_skip():
+            pass
