@@ -17,6 +17,7 @@ from seethink.store.review import (
     ReviewNotFound,
     ReviewStore,
     Status,
+    error_message,
     open_review_store,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "ReviewError",
     "ReviewNotFound",
     "ReviewQueue",
+    "error_message",
 ]
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from .review import (
     ReviewStore,
     SQLiteReviewStore,
     SQLReviewStore,
+    error_message,
     open_review_store,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "SQLReviewStore",
     "StoreURLError",
     "StoreUnavailable",
+    "error_message",
     "open_database",
     "open_review_store",
 ]

@@ -80,6 +80,13 @@ class ReviewConflict(ReviewError):
     code = "conflict"
 
 
+def error_message(e: ReviewError) -> str:
+    """The client-safe message of a review error, also after it crossed a Ray handle: Ray's
+    wrapper (a subclass of the original) prints the replica's traceback as its ``str()``."""
+    cause = getattr(e, "cause", None)
+    return str(cause if isinstance(cause, ReviewError) else e)
+
+
 class ReviewStore(ABC):
     """Stores, lists and resolves review cases. Implementations are thread-safe and every
     method is one short blocking call (Serve runs sync methods on its threadpool)."""

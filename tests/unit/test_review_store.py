@@ -20,6 +20,7 @@ from deployments.review import (
     ReviewError,
     ReviewNotFound,
     ReviewQueue,
+    error_message,
 )
 from seethink.store import (
     PostgresReviewStore,
@@ -395,6 +396,18 @@ def test_errors_survive_pickling_with_their_status(exc):
     """Ray carries a replica's exception to the ingress by pickling it."""
     back = pickle.loads(pickle.dumps(exc("message")))
     assert type(back) is exc and str(back) == "message" and back.status == exc.status
+
+
+def test_error_message_is_the_message_even_after_a_ray_handle():
+    from ray.exceptions import RayTaskError
+
+    cause = ReviewConflict("already resolved by 'alice'")
+    tb = 'Traceback (most recent call last):\n  File "/srv/x.py"\nReviewConflict: ...'
+    wrapped = RayTaskError("resolve", tb, cause).as_instanceof_cause()
+    assert isinstance(wrapped, ReviewConflict) and wrapped.status == 409
+    assert "/srv/x.py" in str(wrapped)  # what the ingress must not send
+    assert error_message(wrapped) == "already resolved by 'alice'"
+    assert error_message(ReviewNotFound("no review case")) == "no review case"
 
 
 def test_thumbnails_are_small_jpegs():
