@@ -1,10 +1,14 @@
-"""Getting an image from a request: data URLs, base64, uploads and http(s) URLs, safely.
+"""Turning request bytes into an image the model accepts, safely.
 
-Every path ends in ``load_image_bytes``, which fully decodes the image (so truncated files are
-caught here, not in a model replica) and enforces the byte and pixel limits. URL fetching refuses
-loopback, private, link-local and other non-public addresses unless the host is listed in
-``SEETHINK_ALLOW_PRIVATE_IMAGE_HOSTS``, and it checks every redirect hop and the address actually
-connected to, so DNS tricks cannot reach an internal service.
+Every path ends in ``load_image_bytes``: it checks the format from the header against an
+allow-list before any decoder runs (so PPM, EPS, TIFF and friends never reach their decoders;
+EPS never reaches Ghostscript), checks the declared size before decoding, then fully decodes
+the image so truncated files are caught here and not in a model replica. ``prepare_image`` turns
+checked bytes into an RGB image whose geometry the vision model accepts (extreme aspect ratios
+and tiny images are padded, not refused).
+
+URL fetching lives in ``seethink.fetch``; ``fetch_image``, ``check_url`` and ``ALLOW_ENV`` are
+still importable from here.
 """
 
 from __future__ import annotations
@@ -13,27 +17,26 @@ import base64
 import binascii
 import hashlib
 import io
-import ipaddress
-import os
-import socket
-import warnings
+import math
+import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Any
 
-import httpx
 from PIL import Image, UnidentifiedImageError
 
-ALLOW_ENV = "SEETHINK_ALLOW_PRIVATE_IMAGE_HOSTS"
-MAX_REDIRECTS = 3
+from .limits import RequestError
+
+# Pillow format names, in the order the header is tried.
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+ALLOWED_NAMES = "JPEG, PNG, WebP, GIF, BMP"
+PAD_COLOR = (127, 127, 127)  # neutral grey: adds no colour the model could describe
 
 
-class ImageError(ValueError):
+class ImageError(RequestError):
     """The request's image cannot be used; ``code`` names why, the message says what to fix."""
 
     def __init__(self, message: str, code: str = "invalid_image", status: int = 400):
-        super().__init__(message)
-        self.code = code
-        self.status = status
+        super().__init__(message, code, status)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,11 @@ class LoadedImage:
 
 
 def load_image_bytes(data: bytes, max_bytes: int, max_pixels: int) -> LoadedImage:
-    """Check that ``data`` is a whole, decodable image within the limits."""
+    """Check that ``data`` is a whole, decodable image of an allowed format within the limits.
+
+    Raises ``ImageError``: 400 ``empty_image`` / ``invalid_image`` / ``corrupt_image``,
+    413 ``image_too_large`` (bytes or declared pixels), 415 ``unsupported_image_format``.
+    """
     if not data:
         raise ImageError("the image is empty", "empty_image")
     if len(data) > max_bytes:
@@ -58,33 +65,62 @@ def load_image_bytes(data: bytes, max_bytes: int, max_pixels: int) -> LoadedImag
             413,
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                fmt = im.format or "unknown"
-                w, h = im.size
-                if w * h > max_pixels:
-                    raise ImageError(
-                        f"the image is {w}x{h} pixels; the limit is {max_pixels} pixels",
-                        "image_too_large",
-                        413,
-                    )
-                im.load()  # decodes every byte: truncated files fail here
+        with _open(data) as im:
+            fmt = im.format or "unknown"
+            w, h = im.size
+            _check_pixels(w, h, max_pixels)
+            im.load()  # decodes every byte of the first frame: truncated files fail here
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError as e:
+        # Pillow's own ceiling (2 x Image.MAX_IMAGE_PIXELS) is checked inside Image.open, so
+        # a header far over our limit lands here, before we see the size.
         raise ImageError(
-            "the data is not an image in a format we can read (PNG, JPEG, WebP, GIF, BMP)"
-        )
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"the image is truncated or corrupt: {e}", "corrupt_image")
+            f"the image is too large: {_bomb_pixels(e)}; the limit is {max_pixels} pixels",
+            "image_too_large",
+            413,
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"the image is truncated or corrupt: {e}", "corrupt_image") from None
     return LoadedImage(data, hashlib.sha256(data).hexdigest(), w, h, fmt)
 
 
-def decode_image(data: bytes) -> Image.Image:
-    """Bytes already checked by ``load_image_bytes`` -> an RGB PIL image."""
-    with Image.open(io.BytesIO(data)) as im:
-        return im.convert("RGB")
+def prepare_image(
+    data: bytes, min_side: int = 28, max_aspect: float = 50.0, max_side: int | None = None
+) -> Image.Image:
+    """Bytes already checked by ``load_image_bytes`` -> an RGB image the vision model accepts.
+
+    The first frame only (animated GIF/WebP/PNG). If ``max_side`` is given the image is scaled
+    down so its long side fits. Then the short side is padded (centred, neutral grey) until the
+    aspect ratio is at most ``max_aspect`` and both sides are at least ``min_side``: GLM-4V's
+    processor (factor 28 = patch 14 x merge 2) raises on ratios over 200, and padding keeps the
+    pixels as they are where a resize would smear a 300x1 line.
+    """
+    with _open(data) as im:
+        im.seek(0)
+        rgb = im.convert("RGB")
+    w, h = rgb.size
+    if max_side is not None and max(w, h) > max_side:
+        scale = max_side / max(w, h)
+        rgb = rgb.resize(
+            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC
+        )
+        w, h = rgb.size
+    # the short side needed for the ratio, then at least min_side on both sides
+    tw = max(w, math.ceil(h / max_aspect), min_side)
+    th = max(h, math.ceil(w / max_aspect), min_side)
+    if (tw, th) == (w, h):
+        return rgb
+    canvas = Image.new("RGB", (tw, th), PAD_COLOR)
+    canvas.paste(rgb, ((tw - w) // 2, (th - h) // 2))
+    return canvas
+
+
+def decode_image(
+    data: bytes, min_side: int = 28, max_aspect: float = 50.0, max_side: int | None = None
+) -> Image.Image:
+    """Bytes already checked by ``load_image_bytes`` -> an RGB PIL image (see ``prepare_image``)."""
+    return prepare_image(data, min_side, max_aspect, max_side)
 
 
 def decode_base64(text: str, max_bytes: int) -> bytes:
@@ -100,108 +136,61 @@ def decode_base64(text: str, max_bytes: int) -> bytes:
     try:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise ImageError("image_base64 is not valid base64", "invalid_base64")
+        raise ImageError("image_base64 is not valid base64", "invalid_base64") from None
 
 
-def _allowed_hosts() -> set[str]:
-    raw = os.environ.get(ALLOW_ENV, "")
-    return {h.strip().lower() for h in raw.split(",") if h.strip()}
-
-
-def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved)
-
-
-def check_url(url: str) -> tuple[str, int]:
-    """Refuse URLs we must not fetch; returns (host, port) of an allowed one."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
+def _open(data: bytes) -> Image.Image:
+    """Open with the allowed decoders only; 415 naming the format if another one matches."""
+    try:
+        return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError:
+        pass
+    other = _sniff_format(data)
+    if other is not None:
         raise ImageError(
-            f"image_url scheme '{parts.scheme}' is not supported; use http, https or data",
-            "invalid_image_url",
+            f"{other} images are not accepted; send one of: {ALLOWED_NAMES}",
+            "unsupported_image_format",
+            415,
         )
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise ImageError("image_url has no host", "invalid_image_url")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise ImageError("image_url has an invalid port", "invalid_image_url")
-    allowed = _allowed_hosts()
-    if host in allowed:
-        return host, port
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        raise ImageError(f"image_url host '{host}' could not be resolved", "image_fetch_failed")
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not _is_public(ip) and str(ip) not in allowed:
-            raise ImageError(
-                f"image_url host '{host}' resolves to a non-public address ({ip}); such hosts are "
-                f"refused unless listed in {ALLOW_ENV}",
-                "image_url_forbidden",
-                403,
-            )
-    return host, port
+    raise ImageError(f"the data is not an image in a format we read ({ALLOWED_NAMES})")
 
 
-async def fetch_image(url: str, max_bytes: int, timeout_s: float) -> bytes:
-    """Fetch an http(s) image under the address policy, following at most a few redirects."""
-    async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client:
-        for _ in range(MAX_REDIRECTS + 1):
-            check_url(url)
-            try:
-                async with client.stream("GET", url, headers={"Accept": "image/*"}) as resp:
-                    if resp.is_redirect:
-                        url = str(resp.next_request.url) if resp.next_request else ""
-                        continue
-                    if resp.status_code != 200:
-                        raise ImageError(
-                            f"fetching image_url returned HTTP {resp.status_code}",
-                            "image_fetch_failed",
-                        )
-                    _check_peer(resp)
-                    body = bytearray()
-                    async for chunk in resp.aiter_bytes():
-                        body.extend(chunk)
-                        if len(body) > max_bytes:
-                            raise ImageError(
-                                f"the image at image_url is over the {max_bytes}-byte limit",
-                                "image_too_large",
-                                413,
-                            )
-                    return bytes(body)
-            except httpx.TimeoutException:
-                raise ImageError(
-                    f"fetching image_url timed out after {timeout_s:g} s", "image_fetch_failed"
-                )
-            except httpx.HTTPError as e:
-                raise ImageError(f"fetching image_url failed: {e}", "image_fetch_failed")
-    raise ImageError(f"image_url redirected more than {MAX_REDIRECTS} times", "image_fetch_failed")
+def _sniff_format(data: bytes) -> str | None:
+    """Which other Pillow format claims this header, by its magic-number test alone.
+
+    Only the plugins' ``_accept`` prefix checks run (no ``_open``, no decoder), so an EPS
+    header is named without Pillow's EPS code (or Ghostscript) touching it.
+    """
+    Image.init()
+    prefix = data[:16]
+    for fmt, (_factory, accept) in Image.OPEN.items():
+        if fmt in ALLOWED_FORMATS or accept is None:
+            continue
+        try:
+            if accept(prefix):
+                return fmt
+        except Exception:  # noqa: BLE001 - a plugin's magic test failing means "not this one"
+            continue
+    return None
 
 
-def _check_peer(resp: httpx.Response) -> None:
-    """Re-check the address actually connected to (defeats DNS rebinding between check and use)."""
-    stream = resp.extensions.get("network_stream")
-    if stream is None:
-        return
-    peer = stream.get_extra_info("server_addr")
-    if not peer:
-        return
-    ip = ipaddress.ip_address(str(peer[0]).split("%")[0])
-    host = (resp.url.host or "").lower()
-    allowed = _allowed_hosts()
-    if not _is_public(ip) and host not in allowed and str(ip) not in allowed:
+def _check_pixels(w: int, h: int, max_pixels: int) -> None:
+    if w * h > max_pixels:
         raise ImageError(
-            f"image_url connected to a non-public address ({ip}); refused unless listed in "
-            f"{ALLOW_ENV}",
-            "image_url_forbidden",
-            403,
+            f"the image is {w}x{h} pixels; the limit is {max_pixels} pixels", "image_too_large", 413
         )
 
 
-def b64_of(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+def _bomb_pixels(e: Exception) -> str:
+    m = re.search(r"\((\d+) pixels\)", str(e))
+    return f"{int(m.group(1))} pixels" if m else "over Pillow's decompression-bomb ceiling"
+
+
+def __getattr__(name: str) -> Any:
+    # URL fetching moved to seethink.fetch (which imports ImageError from here); a lazy
+    # re-export keeps ``from seethink.images import fetch_image`` working without a cycle.
+    if name in ("fetch_image", "check_url", "ALLOW_ENV", "MAX_REDIRECTS"):
+        from . import fetch
+
+        return getattr(fetch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
