@@ -30,6 +30,16 @@ from .limits import RequestError
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 ALLOWED_NAMES = "JPEG, PNG, WebP, GIF, BMP"
 PAD_COLOR = (127, 127, 127)  # neutral grey: adds no colour the model could describe
+# Padding a W x 1 image to W/50 rows multiplies its pixels; above this long side such an image
+# is scaled down first (the model's processor would shrink it to its pixel budget anyway).
+PAD_MAX_LONG_SIDE = 4096
+# Common formats Pillow has no plugin for, named in the 415 message instead of "not an image".
+_OTHER_MAGIC = (
+    (b"%PDF", "PDF"),
+    (b"<svg", "SVG"),
+    (b"<?xml", "SVG/XML"),
+)
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1")
 
 
 class ImageError(RequestError):
@@ -91,17 +101,21 @@ def prepare_image(
     """Bytes already checked by ``load_image_bytes`` -> an RGB image the vision model accepts.
 
     The first frame only (animated GIF/WebP/PNG). If ``max_side`` is given the image is scaled
-    down so its long side fits. Then the short side is padded (centred, neutral grey) until the
-    aspect ratio is at most ``max_aspect`` and both sides are at least ``min_side``: GLM-4V's
-    processor (factor 28 = patch 14 x merge 2) raises on ratios over 200, and padding keeps the
-    pixels as they are where a resize would smear a 300x1 line.
+    down so its long side fits; without it, an image too elongated for ``max_aspect`` is scaled
+    down to a long side of ``PAD_MAX_LONG_SIDE``. Then the short side is padded (centred,
+    neutral grey) until the aspect ratio is at most ``max_aspect`` and both sides are at least
+    ``min_side``: GLM-4V's processor (factor 28 = patch 14 x merge 2) raises on ratios over 200,
+    and padding keeps the pixels as they are where a resize would smear a 300x1 line.
     """
     with _open(data) as im:
         im.seek(0)
         rgb = im.convert("RGB")
     w, h = rgb.size
-    if max_side is not None and max(w, h) > max_side:
-        scale = max_side / max(w, h)
+    limit = max_side
+    if limit is None and max(w, h) > max_aspect * min(w, h):
+        limit = PAD_MAX_LONG_SIDE  # bounds the padded size at 4096^2 / max_aspect pixels
+    if limit is not None and max(w, h) > limit:
+        scale = limit / max(w, h)
         rgb = rgb.resize(
             (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC
         )
@@ -161,6 +175,12 @@ def _sniff_format(data: bytes) -> str | None:
     Only the plugins' ``_accept`` prefix checks run (no ``_open``, no decoder), so an EPS
     header is named without Pillow's EPS code (or Ghostscript) touching it.
     """
+    head = data[:32].lstrip()
+    for magic, name in _OTHER_MAGIC:
+        if head.startswith(magic):
+            return name
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "HEIC/HEIF"
     Image.init()
     prefix = data[:16]
     for fmt, (_factory, accept) in Image.OPEN.items():

@@ -12,6 +12,7 @@ from PIL import EpsImagePlugin, Image
 
 from seethink.images import (
     ALLOWED_FORMATS,
+    PAD_MAX_LONG_SIDE,
     ImageError,
     decode_base64,
     decode_image,
@@ -112,7 +113,7 @@ def test_animated_gif_uses_the_first_frame():
 
 
 @pytest.mark.parametrize(
-    "size", [(300, 1), (1, 300), (5000, 20), (20, 5000), (1, 1), (10, 10), (27, 900)]
+    "size", [(300, 1), (1, 300), (4000, 20), (20, 4000), (1, 1), (10, 10), (27, 900)]
 )
 def test_extreme_images_are_padded_to_what_the_model_accepts(size):
     data = encode(Image.new("RGB", size, (255, 0, 0)), "PNG")
@@ -126,6 +127,29 @@ def test_extreme_images_are_padded_to_what_the_model_accepts(size):
     assert out.getpixel((left, top)) == (255, 0, 0)
     assert out.getpixel((left + size[0] - 1, top + size[1] - 1)) == (255, 0, 0)
     assert decode_image(data).size == out.size
+
+
+@pytest.mark.parametrize("size", [(100_000, 2), (3, 60_000), (5000, 20)])
+def test_very_long_images_are_scaled_before_padding_so_memory_stays_bounded(size):
+    # padded as they are, 100000x2 would become 100000x2000 (600 MB of RGB)
+    out = prepare_image(encode(Image.new("RGB", size, (255, 0, 0)), "PNG"))
+    w, h = out.size
+    assert max(w, h) == PAD_MAX_LONG_SIDE and min(w, h) >= 28 and max(w, h) / min(w, h) <= 50
+    assert w * h <= PAD_MAX_LONG_SIDE**2 / 50 + PAD_MAX_LONG_SIDE
+
+
+@pytest.mark.parametrize(
+    "data,name",
+    [
+        (b"%PDF-1.7\n...", "PDF"),
+        (b"  <svg xmlns='http://www.w3.org/2000/svg'/>", "SVG"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIC"),
+    ],
+)
+def test_well_known_formats_without_a_pillow_plugin_are_named(data, name):
+    with pytest.raises(ImageError) as e:
+        load_image_bytes(data, 10**6, 10**6)
+    assert e.value.status == 415 and name in str(e.value)
 
 
 def test_normal_images_are_unchanged_and_max_side_scales_down():
