@@ -29,31 +29,19 @@ def _check_cluster(cfg: SeethinkConfig) -> None:
             check_packing(cfg, available_gpus=gpus if cfg.cluster.num_nodes else None)
 
 
+def _node(cls, section, name: str):
+    return serve.deployment(cls).options(**section.deployment_options(name))
+
+
 def build_graph(cfg: SeethinkConfig) -> serve.Application:
     """Bind every node with the options its config section gives."""
     _check_cluster(cfg)
-    router = (
-        serve.deployment(Router).options(**cfg.router.deployment_options("Router")).bind(cfg.router)
-    )
-    vision = (
-        serve.deployment(Vision).options(**cfg.vision.deployment_options("Vision")).bind(cfg.vision)
-    )
-    cache = (
-        serve.deployment(CaptionCache)
-        .options(**cfg.cache.deployment_options("CaptionCache"))
-        .bind(cfg.cache, vision)
-    )
-    review = (
-        serve.deployment(ReviewQueue)
-        .options(name="ReviewQueue", num_replicas=1, ray_actor_options={"num_cpus": 0.05})
-        .bind(cfg.arbiter.review_db)
-    )
+    router = _node(Router, cfg.router, "Router").bind(cfg.router)
+    vision = _node(Vision, cfg.vision, "Vision").bind(cfg.vision)
+    cache = _node(CaptionCache, cfg.cache, "CaptionCache").bind(cfg.cache, vision)
+    review = _node(ReviewQueue, cfg.review, "ReviewQueue").bind(cfg.arbiter.review_db)
     llm = build_llm_app(cfg.llm, "LLM")
-    return (
-        serve.deployment(Ingress)
-        .options(**cfg.ingress.deployment_options("Ingress"))
-        .bind(cfg, router, vision, cache, review, llm)
-    )
+    return _node(Ingress, cfg.ingress, "Ingress").bind(cfg, router, vision, cache, review, llm)
 
 
 def build_app(args: dict[str, Any] | None = None) -> serve.Application:

@@ -23,7 +23,7 @@ class CaptionCache:
         self.cfg = cfg
         self.vision = vision
         self.cache = BoundedCache(cfg.max_entries, cfg.max_bytes, cfg.ttl_s, cfg.policy)
-        self._inflight: dict[tuple, asyncio.Future] = {}
+        self._inflight: dict[tuple, asyncio.Task] = {}
         self._model: tuple[str, str] | None = None
         self.vision_calls = 0
         self._hits = Counter("seethink_cache_hits", description="Caption cache hits.")
@@ -38,7 +38,11 @@ class CaptionCache:
         return self._model
 
     async def caption(self, image_sha256: str, image: bytes, lang: str = "en") -> dict:
-        """The caption for this image, from the cache or from one vision call."""
+        """The caption for this image, from the cache or from one vision call.
+
+        The vision call runs as its own task that every waiter (the first included) awaits
+        shielded: a waiter that is cancelled never cancels the others' shared work.
+        """
         key = (image_sha256, *(await self._model_key()), lang)
         if self.cfg.enabled:
             hit = self.cache.get(key)
@@ -50,16 +54,14 @@ class CaptionCache:
                 self._hits.inc()  # served without a vision call of its own
                 return {**(await asyncio.shield(waiting)), "cache_hit": True}
         self._misses.inc()
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
+        task = asyncio.ensure_future(self._fetch(key, image, lang))
+        self._inflight[key] = task
+        return {**(await asyncio.shield(task)), "cache_hit": False}
+
+    async def _fetch(self, key: tuple, image: bytes, lang: str) -> dict:
         try:
             self.vision_calls += 1
             result = await self.vision.caption.remote(image, lang)
-            fut.set_result(result)
-        except BaseException as e:
-            fut.set_exception(e)
-            fut.exception()  # mark retrieved: waiters (if any) get it re-raised
-            raise
         finally:
             self._inflight.pop(key, None)
         if self.cfg.enabled:
@@ -68,7 +70,7 @@ class CaptionCache:
             if self.cache.stats.evictions > before:
                 self._evictions.inc(self.cache.stats.evictions - before)
             self._size.set(len(self.cache))
-        return {**result, "cache_hit": False}
+        return result
 
     def stats(self) -> dict:
         s = self.cache.stats

@@ -7,57 +7,18 @@ through ``LLMServerChat``, one implementation of the small ``ChatBackend`` inter
 
 from __future__ import annotations
 
-import abc
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import json
 from typing import Any
 
-from seethink.checkpoints import checkpoint_version, is_tiny, resolve_model_path
+from seethink.checkpoints import is_tiny, resolve_model_path
 from seethink.config import LLMNodeConfig
-
-from .vision_backends import Generation, confidence_from_logprobs
-
-
-class LLMError(RuntimeError):
-    """The LLM answered with an error, or could not be reached."""
-
-
-@dataclass
-class ChatDelta:
-    """One streamed piece of an answer; the last one carries the finish reason and usage."""
-
-    text: str
-    finish_reason: str | None = None
-    logprobs: list[float] | None = None
-    usage: dict[str, int] | None = None
-
-
-class ChatBackend(abc.ABC):
-    """Generates chat answers. The ingress holds one and never sees the engine behind it."""
-
-    model_id: str
-
-    @abc.abstractmethod
-    async def complete(
-        self, messages: list[dict], max_tokens: int, temperature: float
-    ) -> tuple[Generation, dict[str, int]]:
-        """The whole answer, its confidence and token usage."""
-
-    @abc.abstractmethod
-    def stream(
-        self, messages: list[dict], max_tokens: int, temperature: float
-    ) -> AsyncIterator[ChatDelta]:
-        """The answer piece by piece as the engine generates it."""
+from seethink.generation import ChatBackend, ChatDelta, ChatError
 
 
 def served_model_id(cfg: LLMNodeConfig) -> str:
     if cfg.model_name:
         return cfg.model_name
     return cfg.model.replace("tiny:", "tiny-") if is_tiny(cfg.model) else cfg.model
-
-
-def llm_version(cfg: LLMNodeConfig) -> str:
-    return checkpoint_version(resolve_model_path(cfg.model))
 
 
 def build_llm_config(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
@@ -118,8 +79,12 @@ def build_llm_app(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
     """The LLMServer deployment, ready to bind into the graph."""
     from ray.serve.llm import build_llm_deployment
 
+    from .llm_node import LLMNode  # imports vLLM (~10 s): only where the node is built
+
     return build_llm_deployment(
-        build_llm_config(cfg, deployment_name), override_serve_options={"name": deployment_name}
+        build_llm_config(cfg, deployment_name),
+        override_serve_options={"name": deployment_name},
+        deployment_cls=LLMNode,
     )
 
 
@@ -132,8 +97,9 @@ class LLMServerChat(ChatBackend):
         from ray.serve.llm.openai_api_models import ChatCompletionRequest
 
         self._request_cls = ChatCompletionRequest
-        # One configured handle, built once: streaming is how LLMServer returns everything.
-        self._handle = handle.options(stream=True)
+        # Configured handles, built once: LLMServer answers through a generator either way.
+        self._stream = handle.options(stream=True)
+        self._handle = handle
         self.model_id = model_id
 
     def _request(self, messages, max_tokens, temperature, stream: bool):
@@ -150,22 +116,33 @@ class LLMServerChat(ChatBackend):
             **kwargs,
         )
 
+    async def info(self) -> dict:
+        return await self._handle.info.remote()
+
+    async def check_health(self) -> None:
+        await self._handle.check_health.remote()
+
     async def complete(self, messages, max_tokens, temperature):
+        """The whole answer as one message (no per-token messages between the nodes)."""
         req = self._request(messages, max_tokens, temperature, stream=False)
-        async for resp in self._handle.chat.remote(req):
+        async for resp in self._stream.chat.remote(req):
             _raise_if_error(resp)
             choice = resp.choices[0]
             lps = [c.logprob for c in (choice.logprobs.content or [])] if choice.logprobs else []
-            usage = resp.usage.model_dump() if resp.usage else {}
-            text = (choice.message.content or "").strip()
-            return Generation(text, confidence_from_logprobs(lps), len(lps)), _usage(usage)
-        raise LLMError("the LLM returned no response")
+            usage = _usage(resp.usage.model_dump() if resp.usage else {})
+            return [
+                ChatDelta(
+                    (choice.message.content or ""),
+                    finish_reason=choice.finish_reason,
+                    logprobs=lps,
+                    usage=usage,
+                )
+            ]
+        raise ChatError("the LLM returned no response")
 
     async def stream(self, messages, max_tokens, temperature):
-        import json
-
         req = self._request(messages, max_tokens, temperature, stream=True)
-        async for batch in self._handle.chat.remote(req):
+        async for batch in self._stream.chat.remote(req):
             for item in batch if isinstance(batch, list) else [batch]:
                 _raise_if_error(item)
                 line = item.strip() if isinstance(item, str) else ""
@@ -176,7 +153,7 @@ class LLMServerChat(ChatBackend):
                     return
                 chunk = json.loads(payload)
                 if "error" in chunk:
-                    raise LLMError(chunk["error"].get("message", "LLM error"))
+                    raise _chat_error(chunk["error"])
                 usage = _usage(chunk.get("usage") or {}) or None
                 for choice in chunk.get("choices") or []:
                     lp = choice.get("logprobs") or {}
@@ -194,7 +171,21 @@ def _usage(u: dict) -> dict[str, int]:
     return {k: int(u[k]) for k in keys if u.get(k) is not None}
 
 
+def _chat_error(err: Any) -> ChatError:
+    """An engine error: a 4xx is the request's fault (its message is meant for the client)."""
+    get = err.get if isinstance(err, dict) else lambda k, d=None: getattr(err, k, d)
+    code = get("code")
+    try:
+        status = int(code)
+    except (TypeError, ValueError):
+        status = 500
+    message = str(get("message", "LLM error"))[:500]
+    if 400 <= status < 500:
+        return ChatError(message, caused_by_request=True, status=400)
+    return ChatError(message)
+
+
 def _raise_if_error(resp) -> None:
     err = getattr(resp, "error", None)
     if err is not None and not isinstance(resp, str):
-        raise LLMError(getattr(err, "message", str(err)))
+        raise _chat_error(err)

@@ -1,7 +1,8 @@
 """The vision node: looks at images, captions them and answers perception questions.
 
 Concurrent requests to one replica are gathered into batches by ``@serve.batch`` and run as one
-``generate`` call; batch size and wait come from the profile, not from the decorator.
+``generate`` call; batch size and wait come from the profile, not from the decorator. A batch
+that raises is retried item by item, so one bad input fails only its own request.
 """
 
 from __future__ import annotations
@@ -12,22 +13,19 @@ from ray import serve
 
 from seethink.checkpoints import checkpoint_version, resolve_model_path
 from seethink.config import VisionConfig
+from seethink.generation import Generation, ModelInputError, VisionBackend
 from seethink.images import decode_image
+from seethink.prompts import CAPTION_PROMPTS
 
-from .vision_backends import (
-    CAPTION_PROMPTS,
-    Generation,
-    TransformersVision,
-    VisionBackend,
-    VLLMVision,
-    run_blocking,
-)
+from .vision_backends import InstantVision, TransformersVision, VLLMVision, run_blocking
 
 logger = logging.getLogger("ray.serve")
 
 
 def make_backend(cfg: VisionConfig) -> VisionBackend:
     """The backend the profile names, loaded from the resolved model path."""
+    if cfg.backend == "instant":
+        return InstantVision()
     path = resolve_model_path(cfg.model)
     name = cfg.model_name or cfg.model
     version = checkpoint_version(path)
@@ -38,44 +36,95 @@ def make_backend(cfg: VisionConfig) -> VisionBackend:
 
 
 class Vision:
-    """Caption and answer over one ``VisionBackend`` (transformers, vLLM, or a test double)."""
+    """Caption, answer and verify over one ``VisionBackend`` (transformers, vLLM, instant or a
+    test double)."""
 
     def __init__(self, cfg: VisionConfig, backend: VisionBackend | None = None):
         self.cfg = cfg
         self.backend = backend or make_backend(cfg)
-        self._batched.set_max_batch_size(cfg.max_batch_size)
-        self._batched.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
-        self.calls = 0  # generate() calls made; batches, not requests
+        for batched in (self._generate_batch, self._verify_batch):
+            batched.set_max_batch_size(cfg.max_batch_size)
+            batched.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
+        self.calls = 0  # backend calls made; batches, not requests
         self.items = 0  # requests served
         self.max_batch = 0
+        self.isolated = 0  # items retried alone after their batch failed
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def _batched(self, images: list[bytes], prompts: list[str]) -> list[Generation]:
+    async def _generate_batch(
+        self, images: list[bytes], prompts: list[str]
+    ) -> list[Generation | Exception]:
+        return await self._isolated(
+            lambda ims, ps: self.backend.generate(ims, ps, self.cfg.max_new_tokens),
+            images,
+            prompts,
+        )
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def _verify_batch(
+        self, images: list[bytes], questions: list[str]
+    ) -> list[float | Exception]:
+        return await self._isolated(self.backend.yes_probability, images, questions)
+
+    async def _isolated(self, fn, images: list[bytes], texts: list[str]) -> list:
+        """Run ``fn`` on the batch; if it raises, run each item alone so only bad ones fail."""
         self.calls += 1
         self.items += len(images)
         self.max_batch = max(self.max_batch, len(images))
-        decoded = [decode_image(b) for b in images]
-        return await run_blocking(self.backend.generate, decoded, prompts, self.cfg.max_new_tokens)
+        try:
+            return await run_blocking(fn, [decode_image(b) for b in images], texts)
+        except Exception as e:
+            if len(images) == 1:
+                return [_as_input_error(e)]
+        out: list = []
+        for image, text in zip(images, texts, strict=True):
+            self.isolated += 1
+            try:
+                out.extend(await run_blocking(fn, [decode_image(image)], [text]))
+            except Exception as e:  # this item alone is bad
+                out.append(_as_input_error(e))
+        return out
 
     async def caption(self, image: bytes, lang: str = "en") -> dict:
         """A description of the image (the cascade's input to the LLM)."""
-        g = await self._batched(image, CAPTION_PROMPTS.get(lang, CAPTION_PROMPTS["en"]))
-        return _as_dict(g)
+        prompt = CAPTION_PROMPTS.get(lang, CAPTION_PROMPTS["en"])
+        return _as_dict(_raise(await self._generate_batch(image, prompt)))
 
     async def answer(self, image: bytes, question: str) -> dict:
         """The vision model's own answer to a question about the image (the direct route)."""
-        return _as_dict(await self._batched(image, question))
+        return _as_dict(_raise(await self._generate_batch(image, question)))
 
     async def verify(self, image: bytes, question: str) -> float:
-        """P(yes) for a yes/no question about the image, from token probabilities."""
-        return await run_blocking(self.backend.yes_probability, decode_image(image), question)
+        """P(yes) for a yes/no question about the image, from one batched forward pass."""
+        return float(_raise(await self._verify_batch(image, question)))
 
     def info(self) -> dict:
         return {"name": self.backend.name, "version": self.backend.version}
 
     def stats(self) -> dict:
-        return {"calls": self.calls, "items": self.items, "max_batch": self.max_batch}
+        return {
+            "calls": self.calls,
+            "items": self.items,
+            "max_batch": self.max_batch,
+            "isolated": self.isolated,
+        }
+
+
+def _as_input_error(e: Exception) -> Exception:
+    logger.warning("vision input failed alone: %s: %s", type(e).__name__, e)
+    return ModelInputError("the vision model could not process this image and question")
+
+
+def _raise(result):
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def _as_dict(g: Generation) -> dict:
-    return {"text": g.text, "confidence": g.confidence, "num_tokens": g.num_tokens}
+    return {
+        "text": g.text,
+        "confidence": g.confidence,
+        "num_tokens": g.num_tokens,
+        "finish_reason": g.finish_reason,
+    }

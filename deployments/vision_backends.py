@@ -2,53 +2,14 @@
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import logging
-import math
-from dataclasses import dataclass
 
 from PIL import Image
 
+from seethink.generation import Generation, VisionBackend, confidence_from_logprobs
+
 logger = logging.getLogger(__name__)
-
-CAPTION_PROMPTS = {
-    "zh": "请详细描述这张图片。",
-    "en": "Describe this image in detail.",
-}
-
-
-@dataclass
-class Generation:
-    """One generated answer and how sure the model was of it."""
-
-    text: str
-    confidence: float  # exp(mean log-probability of the generated tokens), in [0, 1]
-    num_tokens: int
-
-
-def confidence_from_logprobs(logprobs: list[float]) -> float:
-    """Geometric-mean token probability: exp of the mean log-probability of the chosen tokens."""
-    if not logprobs:
-        return 0.0
-    return float(math.exp(sum(logprobs) / len(logprobs)))
-
-
-class VisionBackend(abc.ABC):
-    """Answers questions about images. Implementations batch the inputs they are given."""
-
-    name: str
-    version: str
-
-    @abc.abstractmethod
-    def generate(
-        self, images: list[Image.Image], prompts: list[str], max_new_tokens: int
-    ) -> list[Generation]:
-        """Answer ``prompts[i]`` about ``images[i]`` for every i, as one batch."""
-
-    def yes_probability(self, image: Image.Image, question: str) -> float:
-        """P(yes) for a yes/no question about the image, from the next-token distribution."""
-        raise NotImplementedError
 
 
 class TransformersVision(VisionBackend):
@@ -146,8 +107,10 @@ class TransformersVision(VisionBackend):
         results = []
         for row, lp in zip(new_tokens.tolist(), chosen.tolist(), strict=True):
             keep = []
+            stopped = False
             for tok, p in zip(row, lp, strict=True):
                 if tok in eos or tok == pad:
+                    stopped = True
                     break
                 keep.append((tok, p))
             text = self.tokenizer.decode([t for t, _ in keep], skip_special_tokens=True)
@@ -156,19 +119,22 @@ class TransformersVision(VisionBackend):
                     text=text.strip(),
                     confidence=confidence_from_logprobs([p for _, p in keep]),
                     num_tokens=len(keep),
+                    finish_reason="stop" if stopped or len(keep) < max_new_tokens else "length",
                 )
             )
         return results
 
-    def yes_probability(self, image, question):
+    def yes_probability(self, images, questions):
+        """One forward pass over the batch (prefill only, no generation); left padding puts
+        every row's next-token distribution at the last position."""
         torch = self._torch
-        inputs = self._inputs([image], [question])
+        inputs = self._inputs(images, questions)
         with torch.inference_mode():
-            logits = self.model(**inputs).logits[0, -1].float()
+            logits = self.model(**inputs).logits[:, -1].float()
         probs = torch.softmax(logits, dim=-1)
-        p_yes = float(probs[self._yes_ids].sum())
-        p_no = float(probs[self._no_ids].sum())
-        return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else 0.5
+        p_yes = probs[:, self._yes_ids].sum(-1).tolist()
+        p_no = probs[:, self._no_ids].sum(-1).tolist()
+        return [y / (y + n) if y + n > 0 else 0.5 for y, n in zip(p_yes, p_no, strict=True)]
 
 
 class VLLMVision(VisionBackend):
@@ -205,9 +171,31 @@ class VLLMVision(VisionBackend):
             c = o.outputs[0]
             lps = [next(iter(d.values())).logprob for d in (c.logprobs or [])]
             results.append(
-                Generation(c.text.strip(), confidence_from_logprobs(lps), len(c.token_ids))
+                Generation(
+                    c.text.strip(),
+                    confidence_from_logprobs(lps),
+                    len(c.token_ids),
+                    "length" if c.finish_reason == "length" else "stop",
+                )
             )
         return results
+
+
+class InstantVision(VisionBackend):
+    """Answers at once with fixed tokens: no model, no compute. A measuring tool (the
+    ``instant`` profile shows what the graph itself costs); never a default."""
+
+    TEXT = "a picture of something"
+
+    def __init__(self, name: str = "instant-vision", version: str = "instant"):
+        self.name, self.version = name, version
+
+    def generate(self, images, prompts, max_new_tokens):
+        n = min(max_new_tokens, len(self.TEXT.split()))
+        return [Generation(self.TEXT, 1.0, n) for _ in prompts]
+
+    def yes_probability(self, images, questions):
+        return [1.0 for _ in questions]
 
 
 async def run_blocking(fn, *args):

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Literal
+
+Permit = Literal["call", "probe"]
 
 
 class CircuitBreaker:
     """closed -> (``failure_threshold`` failures in a row) -> open -> (``reset_timeout_s``) ->
-    half-open: one probe goes through; its success closes the breaker, its failure reopens it."""
+    half-open: one probe goes through; its success closes the breaker, its failure reopens it.
+
+    ``acquire`` hands out a permit; the caller ends it with ``record_success``,
+    ``record_failure`` or ``release`` (neither: a cancelled call or a request the dependency
+    rightly refused), so an abandoned probe never leaves the breaker stuck open.
+    """
 
     def __init__(
         self,
@@ -31,23 +39,32 @@ class CircuitBreaker:
             return "half-open"
         return "open"
 
-    def allow(self) -> bool:
-        """May a call go through now? In half-open state only one probe at a time does."""
+    def acquire(self) -> Permit | None:
+        """A permit to call now, or None. In half-open state only one probe at a time."""
         state = self.state
         if state == "closed":
-            return True
+            return "call"
         if state == "half-open" and not self._probing:
             self._probing = True
-            return True
-        return False
+            return "probe"
+        return None
 
-    def record_success(self) -> None:
+    def allow(self) -> bool:
+        return self.acquire() is not None
+
+    def record_success(self, permit: Permit | None = "call") -> None:
         self.failures = 0
         self.opened_at = None
         self._probing = False
 
-    def record_failure(self) -> None:
+    def record_failure(self, permit: Permit | None = "call") -> None:
         self.failures += 1
-        if self._probing or self.failures >= self.failure_threshold:
+        if permit == "probe" or self.failures >= self.failure_threshold:
             self.opened_at = self._clock()
-        self._probing = False
+        if permit == "probe":
+            self._probing = False
+
+    def release(self, permit: Permit | None) -> None:
+        """End a permit without a verdict: a cancelled probe frees the probe slot."""
+        if permit == "probe":
+            self._probing = False

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "cluster" / "profiles"
@@ -102,8 +109,10 @@ class VisionConfig(NodeConfig):
 
     model: str = Field("tiny:glm4v", description="Local path, hub id, or tiny:glm4v.")
     model_name: str | None = Field(None, description="Name reported in responses.")
-    backend: Literal["transformers", "vllm"] = Field(
-        "transformers", description="transformers (any GLM-4V checkpoint) or vllm (GPU)."
+    backend: Literal["transformers", "vllm", "instant"] = Field(
+        "transformers",
+        description="transformers (any GLM-4V checkpoint), vllm (GPU), or instant (answers at "
+        "once with fixed tokens: a measuring tool for the graph's own cost, never a default).",
     )
     dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     max_new_tokens: int = Field(32, ge=1, le=4096, description="Bound on generated tokens.")
@@ -187,6 +196,75 @@ class CacheConfig(NodeConfig):
     max_ongoing_requests: int = 1000
 
 
+class ReviewNodeConfig(NodeConfig):
+    """The review queue node: one replica owns the store's writes."""
+
+    num_cpus: float = 0.05
+    max_ongoing_requests: int = 100
+
+
+class ServerConfig(_Strict):
+    """The HTTP edge: deadlines, limits, hosts, and what an overloaded graph answers."""
+
+    request_timeout_s: float = Field(
+        120.0, gt=0, description="Whole-request deadline; a miss answers a JSON 504."
+    )
+    node_timeout_s: float = Field(
+        10.0, gt=0, description="Deadline of a call to the router, cache lookup or review node."
+    )
+    vision_timeout_s: float = Field(
+        60.0, gt=0, description="Deadline of one vision call (caption, answer or re-check)."
+    )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest request body, enforced while reading."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Time a client has to send its whole body (else 408)."
+    )
+    max_json_depth: int = Field(32, ge=2, description="Deepest JSON nesting accepted.")
+    max_messages: int = Field(64, ge=1, description="Longest chat history accepted.")
+    max_system_chars: int = Field(8000, ge=1, description="Longest system prompt accepted.")
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Host headers served (names or addresses, any port); ['*'] serves any.",
+    )
+    overload_status: Literal[503, 429] = Field(
+        503, description="Status when a queue is full (with Retry-After)."
+    )
+    retry_after_s: int = Field(1, ge=1, description="Retry-After sent with overload answers.")
+
+
+class AuthConfig(_Strict):
+    """API keys: ``Authorization: Bearer KEY``, as the OpenAI SDK sends it."""
+
+    api_keys: list[str] = Field(
+        default_factory=list, description="Keys for the inference API; empty means open."
+    )
+    reviewer_keys: list[str] = Field(
+        default_factory=list, description="Keys for /review; none set means /review is off."
+    )
+    key_file: str | None = Field(
+        None, description="File of hashed keys (sha256:HEX per line) accepted for the API."
+    )
+    reviewer_key_file: str | None = Field(None, description="Same, for reviewers.")
+
+    @field_validator("api_keys", "reviewer_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [k.strip() for k in v.split(",") if k.strip()]
+        return v
+
+
+class AnswerCacheConfig(_Strict):
+    """Whole answers of repeated identical deterministic requests (per ingress replica)."""
+
+    enabled: bool = True
+    max_entries: int = Field(10_000, ge=1)
+    max_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    ttl_s: float = Field(600.0, gt=0)
+
+
 class FallbackConfig(_Strict):
     """Answering with the vision model alone when the LLM fails or is slow."""
 
@@ -205,7 +283,8 @@ class ArbiterConfig(_Strict):
         0.5, ge=0, le=1, description="Below this P(yes) from the vision model, flag for review."
     )
     review_db: str = Field(
-        "~/.cache/seethink/review.sqlite3", description="SQLite file of the review queue."
+        "~/.cache/seethink/review.sqlite3",
+        description="Review store: a SQLite file path, or a postgresql:// URL.",
     )
 
 
@@ -251,6 +330,10 @@ class SeethinkConfig(_Strict):
     vision: VisionConfig = Field(default_factory=VisionConfig)
     llm: LLMNodeConfig = Field(default_factory=LLMNodeConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    review: ReviewNodeConfig = Field(default_factory=ReviewNodeConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    answer_cache: AnswerCacheConfig = Field(default_factory=AnswerCacheConfig)
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     arbiter: ArbiterConfig = Field(default_factory=ArbiterConfig)
     disclaimers: DisclaimerConfig = Field(default_factory=DisclaimerConfig)
@@ -366,6 +449,10 @@ class _EnvOnly(BaseSettings):
     vision: dict[str, Any] | None = None
     llm: dict[str, Any] | None = None
     cache: dict[str, Any] | None = None
+    review: dict[str, Any] | None = None
+    server: dict[str, Any] | None = None
+    auth: dict[str, Any] | None = None
+    answer_cache: dict[str, Any] | None = None
     fallback: dict[str, Any] | None = None
     arbiter: dict[str, Any] | None = None
     disclaimers: dict[str, Any] | None = None

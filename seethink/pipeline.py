@@ -1,8 +1,10 @@
 """The orchestration the ingress runs per request: route, look, think, check, answer.
 
-Plain async code over deployment handles (not a deployment of its own: every hop costs). It
-yields events (meta, caption, answer text, done) so the same code serves the JSON endpoints,
-which collect them, and the streaming endpoints, which forward them as they come.
+Plain async code over deployment handles (not a deployment of its own: every hop costs). Each
+stage is a method that returns a value; ``events`` strings them together and yields events
+(meta, caption, answer text, done) so the JSON endpoints collect them and the streaming
+endpoints forward them as they come. Handles are duck-typed (``h.method.remote(...)`` is
+awaitable), so unit tests pass stand-ins; the core imports nothing from ``deployments``.
 """
 
 from __future__ import annotations
@@ -10,45 +12,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from deployments.llm import llm_version
-from deployments.vision_backends import confidence_from_logprobs
 
 from .breaker import CircuitBreaker
 from .coherence import coherence
 from .config import SeethinkConfig
+from .generation import ChatBackend, ChatError, confidence_from_logprobs
 from .images import LoadedImage
+from .lru import BoundedCache
+from .prompts import (
+    CASCADE_TEMPLATES,
+    NOTICES,
+    SYSTEM_PROMPTS,
+    VERIFY_TEMPLATES,
+)
+from .protocol import (
+    Answer,
+    APIError,
+    CaptionResponse,
+    ModelInfo,
+    RouterInfo,
+    Usage,
+    new_request_id,
+)
+from .store.thumbnail import thumbnail_data_url
 from .text import detect_lang
 
 logger = logging.getLogger("ray.serve")
 
-NOTICES = {
-    "zh": "当前仅提供图像描述",
-    "en": "Only an image description is available right now",
-}
-CASCADE_TEMPLATES = {
-    "zh": (
-        "图片描述:{caption}\n\n问题:{question}\n请根据图片描述回答问题,需要时运用常识和专业知识。"
-    ),
-    "en": (
-        "Image description: {caption}\n\nQuestion: {question}\n"
-        "Answer the question using the description and your knowledge."
-    ),
-}
-SYSTEM_PROMPTS = {
-    "zh": "你是一个乐于助人的助手。你看不到图片,只能看到图片的文字描述。",
-    "en": "You are a helpful assistant. You cannot see the image, only a description of it.",
-}
-VERIFY_TEMPLATES = {
-    "zh": "根据这张图片,下面的说法正确吗?请回答是或否。说法:{claim}",
-    "en": (
-        "Based on this image, is the following statement true? Answer yes or no. Statement: {claim}"
-    ),
-}
+
+# ---- events -------------------------------------------------------------------------------
 
 
 @dataclass
@@ -73,7 +68,10 @@ class Delta:
 
 @dataclass
 class Done:
-    result: dict[str, Any]
+    answer: Answer
+
+
+Event = Meta | CaptionEvent | Delta | Done
 
 
 @dataclass
@@ -85,9 +83,55 @@ class Job:
     route: str = "auto"  # auto | direct | cascade
     max_tokens: int | None = None
     temperature: float | None = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=new_request_id)
     system: str | None = None  # text-only chat: the caller's system prompt
     history: list[dict] = field(default_factory=list)  # text-only chat: earlier turns
+
+    @property
+    def lang(self) -> str:
+        return detect_lang(self.prompt)
+
+
+class LLMUnavailable(RuntimeError):
+    """A text-only request while the LLM is down: there is nothing to fall back to."""
+
+
+# ---- stage results ------------------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    route: str  # direct | cascade | text
+    decided: str  # what the router chose
+    domain: str
+    confidence: float
+    reason: str
+
+
+@dataclass
+class Text:
+    """An answer's text and what the model said about it."""
+
+    text: str
+    confidence: float
+    finish_reason: str = "stop"
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass
+class Thought:
+    """What the LLM stage produced: an answer, or why there is none."""
+
+    answer: Text | None
+    failure: str | None = None  # llm_timeout | llm_unavailable | circuit_open
+
+
+@dataclass
+class Verdict:
+    consistency: float | None = None
+    verification: float | None = None
+    needs_review: bool | None = None
+    review_id: str | None = None
 
 
 class Timer:
@@ -95,17 +139,30 @@ class Timer:
         self.t0 = time.perf_counter()
         self.ms: dict[str, float] = {}
 
-    def stage(self, name: str, since: float) -> None:
+    def add(self, name: str, since: float) -> None:
         self.ms[name] = round(self.ms.get(name, 0.0) + (time.perf_counter() - since) * 1000, 2)
 
-    def total(self) -> None:
+    def done(self) -> dict[str, float]:
         self.ms["total"] = round((time.perf_counter() - self.t0) * 1000, 2)
+        return self.ms
+
+
+# ---- the pipeline -------------------------------------------------------------------------
 
 
 class Pipeline:
     """Router -> (vision | caption -> LLM -> arbiter) -> answer, with fallback and checks."""
 
-    def __init__(self, cfg: SeethinkConfig, router, vision, cache, review, chat):
+    def __init__(
+        self,
+        cfg: SeethinkConfig,
+        router,
+        vision,
+        cache,
+        review,
+        chat: ChatBackend,
+        on_review_failure: Callable[[], None] = lambda: None,
+    ):
         self.cfg = cfg
         self.router, self.vision, self.cache, self.review, self.chat = (
             router,
@@ -115,187 +172,366 @@ class Pipeline:
             chat,
         )
         self.breaker = CircuitBreaker(cfg.fallback.failure_threshold, cfg.fallback.reset_timeout_s)
-        self._models: dict[str, dict] = {}
+        self._models: dict[str, ModelInfo] = {}
+        self._on_review_failure = on_review_failure
+        a = cfg.answer_cache
+        self.answers = BoundedCache(a.max_entries, a.max_bytes, a.ttl_s, "lru")
+        self._answers_inflight: dict[tuple, asyncio.Future] = {}
 
-    async def models(self) -> dict[str, dict]:
-        """Name and version of every node, fetched once from the nodes themselves."""
+    # -- facts and deadlines --------------------------------------------------------------
+
+    async def models(self) -> dict[str, ModelInfo]:
+        """Name and version of every model, as reported by the node that owns it (once)."""
         if not self._models:
-            router, vision = await asyncio.gather(
-                self.router.info.remote(), self.vision.info.remote()
+            t = self.cfg.server.node_timeout_s
+            router, vision, llm = await asyncio.gather(
+                self._call("router", self.router.info.remote(), t),
+                self._call("vision", self.vision.info.remote(), t),
+                self._call("llm", self.chat.info(), t),
             )
-            llm = {"name": self.chat.model_id, "version": llm_version(self.cfg.llm)}
-            self._models = {"router": router, "vision": vision, "llm": llm}
+            self._models = {
+                "router": ModelInfo(**router),
+                "vision": ModelInfo(**vision),
+                "llm": ModelInfo(**llm),
+            }
         return self._models
 
-    async def run(self, job: Job) -> dict[str, Any]:
-        """The whole answer as one dict (the JSON endpoints)."""
-        result: dict[str, Any] = {}
+    @staticmethod
+    async def _call(node: str, awaitable: Awaitable, timeout_s: float):
+        """Await one node within its deadline; a miss is a clean 503 for this request."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await awaitable
+        except TimeoutError:
+            raise APIError(
+                f"the {node} node did not answer within {timeout_s:g} s; try again",
+                503,
+                f"{node}_timeout",
+                headers={"Retry-After": "1"},
+            ) from None
+
+    # -- the requests ---------------------------------------------------------------------
+
+    async def describe(self, image: LoadedImage, lang: str, request_id: str) -> CaptionResponse:
+        """POST /caption: the image's caption, from the shared cache or one vision call."""
+        timer = Timer()
+        models = await self.models()
+        c = await self._caption(image, lang, timer)
+        return CaptionResponse(
+            caption=c["text"],
+            confidence=c["confidence"],
+            cache_hit=c["cache_hit"],
+            finish_reason=c.get("finish_reason", "stop"),
+            models={"vision": models["vision"]},
+            timings_ms=timer.done(),
+            request_id=request_id,
+        )
+
+    async def run(self, job: Job) -> Answer:
+        """The whole answer (the JSON endpoints)."""
         async for ev in self.events(job):
             if isinstance(ev, Done):
-                result = ev.result
-        return result
+                return ev.answer
+        raise RuntimeError("the pipeline ended without an answer")
 
-    async def events(self, job: Job) -> AsyncIterator[Meta | CaptionEvent | Delta | Done]:
+    async def events(self, job: Job) -> AsyncIterator[Event]:
         timer = Timer()
-        lang = detect_lang(job.prompt)
         models = await self.models()
+        decision = await self.route(job, timer)
+        yield Meta(job.request_id, decision.route, decision.domain, decision.confidence,
+                   decision.reason)  # fmt: skip
+        key = self._answer_key(job, decision, models)
+        cached = await self._remembered(key)
+        if cached is not None:
+            if cached.caption is not None:
+                yield CaptionEvent(cached.caption, True)
+            yield Delta(cached.text)
+            yield from_cache(cached, job, timer)
+            return
+        leader = None
+        if key is not None:
+            leader = asyncio.get_running_loop().create_future()
+            self._answers_inflight[key] = leader
+        try:
+            async for ev in self._answer(job, decision, models, timer):
+                if isinstance(ev, Done) and key is not None and not ev.answer.degraded:
+                    self.answers.put(key, ev.answer, len(ev.answer.model_dump_json()))
+                    leader.set_result(ev.answer)
+                yield ev
+        finally:
+            if leader is not None:
+                self._answers_inflight.pop(key, None)
+                if not leader.done():
+                    leader.set_result(None)  # followers compute their own answer
+
+    async def _remembered(self, key: tuple | None) -> Answer | None:
+        """A cached answer, or the answer an identical request in flight is computing."""
+        if key is None:
+            return None
+        hit = self.answers.get(key)
+        if hit is not None:
+            return hit
+        waiting = self._answers_inflight.get(key)
+        if waiting is not None:
+            # shielded: a follower that is cancelled never cancels the leader's work
+            return await asyncio.shield(waiting)
+        return None
+
+    async def _answer(self, job, decision, models, timer) -> AsyncIterator[Event]:
+        parts: dict[str, Any] = {}
+        if decision.route == "direct":
+            text = await self.look(job, timer)
+            yield Delta(text.text)
+        else:
+            caption = None
+            if decision.route == "cascade":
+                caption, hit = await self.caption(job, timer)
+                parts.update(caption=caption, cache_hit=hit)
+                yield CaptionEvent(caption, hit)
+            thought = Thought(None)
+            async for item in self.think(job, caption, timer):
+                if isinstance(item, Delta):
+                    yield item
+                else:
+                    thought = item
+            text, degraded = await self.guard(job, thought, timer)
+            if degraded is not None:
+                yield Delta(text.text)
+                parts.update(degraded)
+            elif decision.route == "cascade" and self.cfg.arbiter.enabled:
+                parts.update(vars(await self.arbitrate(job, caption or "", text.text, timer)))
+        used = {"router"} | ({"vision"} if decision.route != "text" else set())
+        used |= {"llm"} if decision.route != "direct" else set()
+        yield Done(self.finish(job, decision, text, parts, models, used, timer))
+
+    # -- stages ---------------------------------------------------------------------------
+
+    async def route(self, job: Job, timer: Timer) -> Decision:
+        """Where the question goes: the router's decision, unless the request fixes it."""
         t = time.perf_counter()
-        decision = await self.router.classify.remote(job.prompt)
-        timer.stage("router", t)
-        route = decision["route"]
-        reason = decision["reason"]
+        d = await self._call(
+            "router", self.router.classify.remote(job.prompt), self.cfg.server.node_timeout_s
+        )
+        timer.add("router", t)
+        route, reason = d["route"], d["reason"]
         if job.image is None:
             route, reason = "text", "no image: the LLM answers"
         elif job.route != "auto":
             route, reason = job.route, f"route '{job.route}' requested by the client"
-        yield Meta(job.request_id, route, decision["domain"], decision["confidence"], reason)
+        return Decision(route, d["route"], d["domain"], d["confidence"], reason)
 
-        res: dict[str, Any] = {
-            "request_id": job.request_id,
-            "route": route,
-            "domain": decision["domain"],
-            "router": {
-                "confidence": decision["confidence"],
-                "reason": reason,
-                "decided": decision["route"],
-            },
-            "caption": None,
-            "cache_hit": None,
-            "degraded": False,
-            "notice": None,
-            "consistency": None,
-            "needs_review": None,
-            "review_id": None,
-        }
-        used = ["router"]
-        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-
-        if route == "direct":
-            text, confidence = await self._look(job, timer, usage)
-            used.append("vision")
-            yield Delta(text)
-        else:
-            caption = None
-            if route == "cascade":
-                t = time.perf_counter()
-                c = await self.cache.caption.remote(job.image.sha256, job.image.data, lang)
-                timer.stage("vision", t)
-                used.append("vision")
-                caption = c["text"]
-                res["caption"], res["cache_hit"] = caption, c["cache_hit"]
-                yield CaptionEvent(caption, c["cache_hit"])
-            messages = self._messages(job, caption, lang)
-            parts: list[str] = []
-            logprobs: list[float] = []
-            t = time.perf_counter()
-            failure = None
-            if not self.breaker.allow():
-                failure = "circuit open"
-            else:
-                try:
-                    async with asyncio.timeout(self.cfg.llm.timeout_s):
-                        async for d in self.chat.stream(
-                            messages,
-                            job.max_tokens or self.cfg.llm.max_tokens,
-                            self.cfg.llm.temperature
-                            if job.temperature is None
-                            else job.temperature,
-                        ):
-                            if d.usage:
-                                usage.update(d.usage)
-                            if d.logprobs:
-                                logprobs.extend(d.logprobs)
-                            if d.text:
-                                parts.append(d.text)
-                                yield Delta(d.text)
-                    self.breaker.record_success()
-                except asyncio.CancelledError:
-                    raise
-                except TimeoutError:
-                    failure = f"LLM timed out after {self.cfg.llm.timeout_s:g} s"
-                    self.breaker.record_failure()
-                except Exception as e:  # any LLM failure degrades instead of failing the user
-                    failure = f"LLM failed: {type(e).__name__}: {str(e)[:200]}"
-                    self.breaker.record_failure()
-            timer.stage("llm", t)
-            used.append("llm")
-            text, confidence = "".join(parts).strip(), confidence_from_logprobs(logprobs)
-            if failure:
-                logger.warning("request %s degraded: %s", job.request_id, failure)
-                res["degraded"], res["notice"] = True, NOTICES[lang]
-                res["degraded_reason"] = failure
-                if job.image is None:
-                    raise LLMUnavailable(failure)
-                if not parts:
-                    # vision alone answers; the caption already streamed stays as context
-                    text, confidence = await self._look(job, timer, usage)
-                    yield Delta(text)
-            elif route == "cascade" and self.cfg.arbiter.enabled:
-                t = time.perf_counter()
-                await self._arbitrate(job, caption or "", text, lang, res)
-                timer.stage("arbiter", t)
-
-        usage["total_tokens"] = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
-        res["text"] = text
-        res["confidence"] = round(float(confidence), 6)
-        res["disclaimer"] = self._disclaimer(decision["domain"], lang)
-        res["usage"] = usage
-        res["models"] = {k: models[k] for k in used}
-        timer.total()
-        res["timings_ms"] = timer.ms
-        yield Done(res)
-
-    async def _look(self, job: Job, timer: Timer, usage: dict) -> tuple[str, float]:
+    async def look(self, job: Job, timer: Timer) -> Text:
         """The vision model's own answer to the question (direct route and fallback)."""
         t = time.perf_counter()
-        v = await self.vision.answer.remote(job.image.data, job.prompt)
-        timer.stage("vision", t)
-        usage["completion_tokens"] = v["num_tokens"]
-        return v["text"], v["confidence"]
+        v = await self._call(
+            "vision",
+            self.vision.answer.remote(job.image.data, job.prompt),
+            self.cfg.server.vision_timeout_s,
+        )
+        timer.add("vision", t)
+        return Text(v["text"], v["confidence"], v.get("finish_reason", "stop"),
+                    Usage(completion_tokens=v["num_tokens"]))  # fmt: skip
 
-    def _messages(self, job: Job, caption: str | None, lang: str) -> list[dict]:
+    async def caption(self, job: Job, timer: Timer) -> tuple[str, bool]:
+        """The image's caption, from the shared cache or one vision call."""
+        c = await self._caption(job.image, job.lang, timer)
+        return c["text"], c["cache_hit"]
+
+    async def _caption(self, image: LoadedImage, lang: str, timer: Timer) -> dict:
+        t = time.perf_counter()
+        c = await self._call(
+            "vision",
+            self.cache.caption.remote(image.sha256, image.data, lang),
+            self.cfg.server.vision_timeout_s,
+        )
+        timer.add("vision", t)
+        return c
+
+    async def think(
+        self, job: Job, caption: str | None, timer: Timer
+    ) -> AsyncIterator[Delta | Thought]:
+        """The LLM's answer, streamed; ends with a ``Thought`` (the answer or the failure).
+
+        Only failures of the LLM service count against the breaker: a request the engine
+        refuses (too long, bad parameters) is the client's 400; a cancelled probe frees its slot.
+        """
+        t = time.perf_counter()
+        permit = self.breaker.acquire()
+        if permit is None:
+            timer.add("llm", t)
+            yield Thought(None, "circuit_open")
+            return
+        parts: list[str] = []
+        logprobs: list[float] = []
+        usage = Usage()
+        finish = "stop"
+        llm = self.cfg.llm
+        max_tokens = job.max_tokens or llm.max_tokens
+        temperature = llm.temperature if job.temperature is None else job.temperature
+        messages = self._messages(job, caption)
+        try:
+            async with asyncio.timeout(llm.timeout_s):
+                async for d in self.chat.stream(messages, max_tokens, temperature):
+                    if d.usage:
+                        usage = Usage(**{**usage.model_dump(), **d.usage})
+                    if d.logprobs:
+                        logprobs.extend(d.logprobs)
+                    if d.finish_reason:
+                        finish = d.finish_reason
+                    if d.text:
+                        parts.append(d.text)
+                        yield Delta(d.text)
+        except asyncio.CancelledError:
+            self.breaker.release(permit)
+            raise
+        except TimeoutError:
+            self.breaker.record_failure(permit)
+            logger.warning("request %s: LLM timed out after %gs", job.request_id, llm.timeout_s)
+            yield Thought(None, "llm_timeout")
+            return
+        except ChatError as e:
+            if e.caused_by_request:
+                self.breaker.release(permit)
+                raise APIError(str(e), e.status, "llm_rejected_request") from None
+            self.breaker.record_failure(permit)
+            logger.warning("request %s: LLM failed: %s", job.request_id, e)
+            yield Thought(None, "llm_unavailable")
+            return
+        except Exception:  # any other failure of the LLM service degrades the answer
+            self.breaker.record_failure(permit)
+            logger.exception("request %s: LLM call failed", job.request_id)
+            yield Thought(None, "llm_unavailable")
+            return
+        finally:
+            timer.add("llm", t)
+        self.breaker.record_success(permit)
+        usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
+        text = Text("".join(parts).strip(), confidence_from_logprobs(logprobs),
+                    "length" if finish == "length" else "stop", usage)  # fmt: skip
+        yield Thought(text)
+
+    async def guard(
+        self, job: Job, thought: Thought, timer: Timer
+    ) -> tuple[Text, dict[str, Any] | None]:
+        """Fall back to the vision model when the LLM gave nothing: (text, degraded fields)."""
+        if thought.failure is None and thought.answer is not None:
+            return thought.answer, None
+        if job.image is None:
+            raise LLMUnavailable(thought.failure or "llm_unavailable")
+        text = await self.look(job, timer)
+        degraded = {
+            "degraded": True,
+            "notice": NOTICES[job.lang],
+            "degraded_reason": thought.failure,
+        }
+        return text, degraded
+
+    async def arbitrate(self, job: Job, caption: str, answer: str, timer: Timer) -> Verdict:
+        """Score caption/answer coherence; re-verify with the vision model when it is low."""
+        t = time.perf_counter()
+        try:
+            a = self.cfg.arbiter
+            score = coherence(caption, answer)
+            verdict = Verdict(consistency=round(score, 4), needs_review=False)
+            if score >= a.consistency_threshold:
+                return verdict
+            claim = answer[:300]
+            p_yes = await self._call(
+                "vision",
+                self.vision.verify.remote(
+                    job.image.data, VERIFY_TEMPLATES[job.lang].format(claim=claim)
+                ),
+                self.cfg.server.vision_timeout_s,
+            )
+            verdict.verification = round(float(p_yes), 4)
+            if p_yes >= a.verify_threshold:
+                return verdict
+            verdict.needs_review = True
+            verdict.review_id = await self._flag(job, caption, answer, score, p_yes)
+            return verdict
+        finally:
+            timer.add("arbiter", t)
+
+    async def _flag(self, job, caption, answer, score, p_yes) -> str | None:
+        """Store a case for review; a store failure is logged and counted, never the user's."""
+        case = {
+            "request_id": job.request_id,
+            "image_sha256": job.image.sha256,
+            "question": job.prompt,
+            "caption": caption,
+            "answer": answer,
+            "scores": {"consistency": score, "verification": p_yes},
+            "thumbnail": thumbnail_data_url(job.image.data),
+        }
+        try:
+            return await self._call(
+                "review", self.review.add.remote(case), self.cfg.server.node_timeout_s
+            )
+        except Exception:
+            self._on_review_failure()
+            logger.exception("request %s: could not store the review case", job.request_id)
+            return None
+
+    def finish(self, job, decision, text, parts, models, used, timer) -> Answer:
+        """The answer as the API gives it."""
+        disclaimer, why = self._disclaimer(decision.domain, text.text, job.lang)
+        return Answer(
+            text=text.text,
+            confidence=round(float(text.confidence), 6),
+            finish_reason=text.finish_reason,
+            route=decision.route,
+            domain=decision.domain,
+            router=RouterInfo(
+                confidence=decision.confidence, reason=decision.reason, decided=decision.decided
+            ),  # fmt: skip
+            disclaimer=disclaimer,
+            disclaimer_reason=why,
+            usage=text.usage,
+            models={k: v for k, v in models.items() if k in used},
+            timings_ms=timer.done(),
+            request_id=job.request_id,
+            **parts,
+        )
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _messages(self, job: Job, caption: str | None) -> list[dict]:
         if caption is None:
             msgs = [{"role": "system", "content": job.system}] if job.system else []
             return [*msgs, *job.history, {"role": "user", "content": job.prompt}]
-        user = CASCADE_TEMPLATES[lang].format(caption=caption, question=job.prompt)
+        user = CASCADE_TEMPLATES[job.lang].format(caption=caption, question=job.prompt)
         return [
-            {"role": "system", "content": SYSTEM_PROMPTS[lang]},
+            {"role": "system", "content": SYSTEM_PROMPTS[job.lang]},
             {"role": "user", "content": user},
         ]
 
-    async def _arbitrate(self, job: Job, caption: str, answer: str, lang: str, res: dict) -> None:
-        """Score caption/answer coherence; re-verify with the vision model when it is low."""
-        a = self.cfg.arbiter
-        score = coherence(caption, answer)
-        res["consistency"] = round(score, 4)
-        res["needs_review"] = False
-        if score >= a.consistency_threshold:
-            return
-        claim = answer[:300]
-        p_yes = await self.vision.verify.remote(
-            job.image.data, VERIFY_TEMPLATES[lang].format(claim=claim)
-        )
-        res["verification"] = round(float(p_yes), 4)
-        if p_yes >= a.verify_threshold:
-            return
-        res["needs_review"] = True
-        res["review_id"] = await self.review.add.remote(
-            {
+    def _disclaimer(self, domain: str, answer: str, lang: str) -> tuple[str | None, str | None]:
+        texts = getattr(self.cfg.disclaimers, domain, None)
+        reason = "question" if texts else None
+        if not texts:
+            return None, None
+        return texts.get(lang) or texts.get("en") or next(iter(texts.values()), None), reason
+
+    def _answer_key(self, job: Job, d: Decision, models: dict[str, ModelInfo]) -> tuple | None:
+        """Repeated identical deterministic requests are answered from memory."""
+        if not self.cfg.answer_cache.enabled or job.image is None:
+            return None
+        temperature = self.cfg.llm.temperature if job.temperature is None else job.temperature
+        if temperature != 0:
+            return None
+        versions = tuple((k, m.version) for k, m in sorted(models.items()))
+        return (job.image.sha256, job.prompt, d.route, job.max_tokens, versions)
+
+
+def from_cache(cached: Answer, job: Job, timer: Timer) -> Event:
+    """A remembered answer, under this request's id and timings."""
+    return Done(
+        cached.model_copy(
+            update={
                 "request_id": job.request_id,
-                "image_sha256": job.image.sha256,
-                "question": job.prompt,
-                "caption": caption,
-                "answer": answer,
-                "scores": {"consistency": score, "verification": p_yes},
+                "answer_cache_hit": True,
+                "cache_hit": True if cached.caption is not None else None,
+                "timings_ms": timer.done(),
             }
         )
-
-    def _disclaimer(self, domain: str, lang: str) -> str | None:
-        texts = getattr(self.cfg.disclaimers, domain, None)
-        if not texts:
-            return None
-        return texts.get(lang) or texts.get("en") or next(iter(texts.values()), None)
-
-
-class LLMUnavailable(RuntimeError):
-    """A text-only request while the LLM is down: there is nothing to fall back to."""
+    )

@@ -7,10 +7,7 @@ ports, and is shut down at the end; nothing else on the machine is touched.
 
 from __future__ import annotations
 
-import base64
-import io
 import os
-import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -18,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from PIL import Image, ImageDraw
+
+from tests.helpers import b64, free_port, png_bytes  # noqa: F401 (re-exported for old imports)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tests never touch the user's cache or the network's model hubs.
@@ -43,37 +41,6 @@ GRAPH_OVERRIDES = {
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``isolated`` start their own Ray: run them before the shared graph boots."""
     items.sort(key=lambda item: item.get_closest_marker("isolated") is None)
-
-
-def free_port() -> int:
-    """A free TCP port between Ray's worker ports (10002-19999) and the kernel's ephemeral
-    range (32768+), where Ray's own components bind: a port picked there could be taken by Ray
-    between this check and the Serve proxy's bind."""
-    import random
-
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port in 20000-32000")
-
-
-def png_bytes(color=(200, 30, 30), size=(96, 64), seed: int = 0) -> bytes:
-    """A small PNG; ``seed`` draws a distinct mark so different seeds hash differently."""
-    im = Image.new("RGB", size, color)
-    d = ImageDraw.Draw(im)
-    d.rectangle([seed % size[0], 0, seed % size[0] + 8, 8], fill=(255 - color[0], 255, 0))
-    buf = io.BytesIO()
-    im.save(buf, "PNG")
-    return buf.getvalue()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 @dataclass

@@ -9,27 +9,12 @@ import pytest
 from deployments.cache import CaptionCache
 from deployments.review import ReviewQueue
 from deployments.router import Router
-from deployments.vision import Vision
 from seethink.config import load_config
 from seethink.images import load_image_bytes
 from seethink.pipeline import Job, LLMUnavailable, Pipeline
-from tests.conftest import png_bytes
-from tests.fakes.handles import FakeChat, FakeHandle, FakeVisionBackend
-
-
-class _VisionNoBatch(Vision):
-    """Vision without @serve.batch's event-loop machinery: each call is its own batch."""
-
-    async def caption(self, image, lang="en"):
-        g = self.backend.generate([None], ["describe"], 8)[0]
-        return {"text": g.text, "confidence": g.confidence, "num_tokens": g.num_tokens}
-
-    async def answer(self, image, question):
-        g = self.backend.generate([None], [question], 8)[0]
-        return {"text": g.text, "confidence": g.confidence, "num_tokens": g.num_tokens}
-
-    async def verify(self, image, question):
-        return self.backend.yes_probability(None, question)
+from seethink.protocol import APIError
+from tests.fakes.handles import FakeChat, FakeHandle, FakeVisionBackend, unbatched_vision
+from tests.helpers import png_bytes
 
 
 def make(tmp_path, chat=None, yes=0.9, **over):
@@ -37,7 +22,7 @@ def make(tmp_path, chat=None, yes=0.9, **over):
     over = {"llm": {"timeout_s": 0.5}, "arbiter": {"review_db": str(tmp_path / "r.db")}, **over}
     cfg = load_config("cpu", over)
     backend = FakeVisionBackend(yes=yes)
-    vision = FakeHandle(_VisionNoBatch(cfg.vision, backend))
+    vision = FakeHandle(unbatched_vision(cfg.vision, backend))
     review = FakeHandle(ReviewQueue(cfg.arbiter.review_db))
     cache = FakeHandle(CaptionCache(cfg.cache, vision))
     chat = chat or FakeChat()
@@ -50,7 +35,7 @@ def job(prompt="Why is this here? What should I do?", route="cascade", seed=0):
 
 
 def run(p, j):
-    return asyncio.run(p.run(j))
+    return asyncio.run(p.run(j)).model_dump()
 
 
 def test_cascade_streams_llm_answer_with_caption_and_usage(tmp_path):
@@ -72,7 +57,7 @@ def test_direct_route_never_calls_the_llm(tmp_path):
 
 def test_second_request_for_the_same_image_hits_the_cache(tmp_path):
     p, backend, chat = make(tmp_path)
-    first, second = run(p, job(seed=1)), run(p, job(seed=1))
+    first, second = run(p, job(seed=1)), run(p, job("And what should I do?", seed=1))
     assert (first["cache_hit"], second["cache_hit"]) == (False, True)
     assert backend.calls == 1
 
@@ -114,7 +99,7 @@ def test_low_coherence_and_failed_verification_go_to_review(tmp_path):
     res = run(p, job())
     assert res["needs_review"] is True and res["review_id"]
     assert res["consistency"] < p.cfg.arbiter.consistency_threshold
-    cases = asyncio.run(p.review.list.remote("open", 10))
+    cases = asyncio.run(p.review.list.remote("open", 10))["data"]
     assert cases[0]["id"] == res["review_id"] and cases[0]["scores"]["verification"] == 0.1
 
 
@@ -128,7 +113,7 @@ def test_coherent_answer_skips_verification(tmp_path):
     p, _, _ = make(tmp_path, yes=0.0)
     res = run(p, job())
     assert res["consistency"] >= p.cfg.arbiter.consistency_threshold
-    assert res["needs_review"] is False and "verification" not in res
+    assert res["needs_review"] is False and res["verification"] is None
 
 
 @pytest.mark.parametrize(
@@ -147,3 +132,84 @@ def test_disclaimer_by_domain_and_language(tmp_path, prompt, disclaimer):
 def test_disclaimer_text_is_configurable(tmp_path):
     p, _, _ = make(tmp_path, disclaimers={"medical": {"en": "Ask a doctor."}})
     assert run(p, job("Is this rash serious?"))["disclaimer"] == "Ask a doctor."
+
+
+def test_a_request_the_llm_refuses_is_a_400_and_never_trips_the_breaker(tmp_path):
+    p, _, chat = make(tmp_path, chat=FakeChat(mode="refuse"))
+    for _ in range(p.cfg.fallback.failure_threshold + 2):
+        with pytest.raises(APIError) as e:
+            run(p, job())
+        assert e.value.status == 400 and "context" in e.value.message
+    assert p.breaker.state == "closed"
+
+
+def test_a_cancelled_probe_frees_the_probe_slot(tmp_path):
+    p, _, chat = make(tmp_path, chat=FakeChat(mode="fail"))
+    for _ in range(p.cfg.fallback.failure_threshold):
+        run(p, job())
+    assert p.breaker.state == "open"
+    p.breaker.opened_at -= p.cfg.fallback.reset_timeout_s
+    chat.mode = "stall"
+
+    async def cancel_the_probe():
+        task = asyncio.ensure_future(p.run(job(seed=9)))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_the_probe())
+    chat.mode = "ok"
+    res = run(p, job(seed=10))  # the next request may probe: the slot was freed
+    assert not res["degraded"] and p.breaker.state == "closed"
+
+
+def test_finish_reason_is_length_when_max_tokens_cuts_the_answer(tmp_path):
+    p, _, _ = make(tmp_path, chat=FakeChat(answer="one two three four five"))
+    cut = run(p, Job(prompt="say five words", max_tokens=2))
+    whole = run(p, Job(prompt="say five words"))
+    assert cut["finish_reason"] == "length" and cut["text"] == "one two"
+    assert whole["finish_reason"] == "stop"
+
+
+def test_a_repeated_identical_request_is_answered_from_the_answer_cache(tmp_path):
+    p, backend, chat = make(tmp_path)
+    first = run(p, job(seed=20))
+    calls = (backend.calls, chat.calls)
+    second = run(p, job(seed=20))
+    assert (backend.calls, chat.calls) == calls  # no model was called again
+    assert second["answer_cache_hit"] and not first["answer_cache_hit"]
+    assert second["text"] == first["text"] and second["request_id"] != first["request_id"]
+
+
+def test_identical_requests_in_flight_share_one_answer(tmp_path):
+    p, backend, chat = make(tmp_path)
+
+    async def burst():
+        return await asyncio.gather(*(p.run(job(seed=21)) for _ in range(5)))
+
+    answers = asyncio.run(burst())
+    assert chat.calls == 1 and sum(a.answer_cache_hit for a in answers) == 4
+
+
+def test_degraded_answers_are_not_remembered(tmp_path):
+    p, _, chat = make(tmp_path, chat=FakeChat(mode="fail"))
+    assert run(p, job(seed=22))["degraded"]
+    chat.mode = "ok"
+    p.breaker.record_success()
+    res = run(p, job(seed=22))
+    assert not res["degraded"] and not res["answer_cache_hit"]
+
+
+def test_a_review_store_failure_still_returns_the_answer(tmp_path):
+    failures = []
+    p, _, _ = make(tmp_path, chat=FakeChat(answer="完全 不同 的 回答"), yes=0.1)
+    p._on_review_failure = lambda: failures.append(1)
+
+    class Broken:
+        def add(self, case):
+            raise RuntimeError("store down")
+
+    p.review = FakeHandle(Broken())
+    res = run(p, job(seed=23))
+    assert res["needs_review"] is True and res["review_id"] is None and failures == [1]

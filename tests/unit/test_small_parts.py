@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.openai_api import parse_messages
-from deployments.protocol import APIError
 from seethink.breaker import CircuitBreaker
 from seethink.coherence import coherence
 from seethink.lru import BoundedCache
+from seethink.openai_serving import parse_messages
+from seethink.protocol import APIError
 from seethink.text import detect_lang
 
 
@@ -62,18 +62,30 @@ def test_unknown_policy():
 def test_breaker_opens_probes_and_closes():
     clock = Clock()
     b = CircuitBreaker(failure_threshold=2, reset_timeout_s=10, clock=clock)
-    b.record_failure()
-    assert b.allow()
-    b.record_failure()
-    assert b.state == "open" and not b.allow()
+    b.record_failure(b.acquire())
+    assert b.acquire() == "call"
+    b.record_failure("call")
+    assert b.state == "open" and b.acquire() is None
     clock.t = 10
-    assert b.state == "half-open" and b.allow() and not b.allow()  # one probe at a time
-    b.record_failure()  # the probe failed: open again
+    probe = b.acquire()
+    assert b.state == "half-open" and probe == "probe" and b.acquire() is None  # one probe
+    b.record_failure(probe)  # the probe failed: open again
     assert b.state == "open"
     clock.t = 20
-    assert b.allow()
-    b.record_success()
-    assert b.state == "closed" and b.allow()
+    probe = b.acquire()
+    b.record_success(probe)
+    assert b.state == "closed" and b.acquire() == "call"
+
+
+def test_a_released_probe_frees_the_slot_without_a_verdict():
+    clock = Clock()
+    b = CircuitBreaker(failure_threshold=1, reset_timeout_s=10, clock=clock)
+    b.record_failure("call")
+    clock.t = 10
+    probe = b.acquire()
+    assert probe == "probe" and b.acquire() is None
+    b.release(probe)  # its client went away: neither success nor failure
+    assert b.state == "half-open" and b.acquire() == "probe"
 
 
 def test_coherence():
@@ -103,7 +115,9 @@ def test_parse_messages_image_and_history():
                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
                 ],
             },
-        ]
+        ],
+        64,
+        1000,
     )
     assert q == "what is\nthis?" and url.startswith("data:") and system == "be brief"
     assert history == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
@@ -113,7 +127,7 @@ def test_parse_messages_image_and_history():
     "messages,needle",
     [
         ([{"role": "assistant", "content": "x"}], "last message"),
-        ([{"role": "user", "content": [{"type": "audio"}]}], "expected one of: text, image_url"),
+        ([{"role": "user", "content": [{"type": "audio"}]}], "text part"),
         (
             [
                 {
@@ -132,11 +146,16 @@ def test_parse_messages_image_and_history():
             "no text question",
         ),
         ([{"role": "tool", "content": "x"}, {"role": "user", "content": "q"}], "not supported"),
+        ([{"role": "user", "content": "q"}] * 3, "limit is 2"),
+        (
+            [{"role": "system", "content": "s" * 11}, {"role": "user", "content": "q"}],
+            "limit is 10",
+        ),
     ],
 )
 def test_parse_messages_errors(messages, needle):
     with pytest.raises(APIError) as e:
-        parse_messages(messages)
+        parse_messages(messages, 2, 10)
     assert needle in e.value.message and e.value.status == 400
 
 

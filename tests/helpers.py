@@ -1,0 +1,43 @@
+"""Helpers the tests share: images, ports."""
+
+from __future__ import annotations
+
+import base64
+import io
+import random
+import socket
+
+from PIL import Image, ImageDraw
+
+
+def free_port() -> int:
+    """A free TCP port between Ray's worker ports (10002-19999) and the kernel's ephemeral
+    range (32768+), where Ray's own components bind: a port picked there could be taken by Ray
+    between this check and the Serve proxy's bind."""
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port in 20000-32000")
+
+
+def png_bytes(color=(200, 30, 30), size=(96, 64), seed: int = 0, fmt: str = "PNG") -> bytes:
+    """A small image; ``seed`` draws a distinct mark so different seeds hash differently."""
+    im = Image.new("RGB", size, color)
+    d = ImageDraw.Draw(im)
+    d.rectangle([seed % size[0], 0, seed % size[0] + 8, 8], fill=(255 - color[0], 255, 0))
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    return buf.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{b64(data)}"
