@@ -99,8 +99,8 @@ class BodyLimitMiddleware:
     - ``application/json`` (or ``+json``) nested deeper than ``max_json_depth``: 400.
 
     ``paths_max`` maps path prefixes to their own caps (the longest matching prefix wins).
-    Errors carry ``error.request_id``: ``scope["state"]["request_id"]`` if an outer middleware
-    set one, a new uuid4 hex otherwise (stored there so the app logs under the same id).
+    Errors carry ``error.request_id`` (see ``request_id_of``; the id is stored in
+    ``scope["state"]["request_id"]`` so the app logs under the same id).
     """
 
     def __init__(
@@ -129,60 +129,17 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        request_id = state.get(REQUEST_ID_KEY) or uuid.uuid4().hex
-        state[REQUEST_ID_KEY] = request_id
-        limit = self.limit_for(scope.get("path", ""))
-
-        declared = _content_length(scope)
-        if declared == -1:
-            await _error(
-                send, 400, "invalid_content_length", "Content-Length is not a number", request_id
-            )
-            return
-        if declared is not None and declared > limit:
-            await _error(
-                send,
-                413,
-                "body_too_large",
-                f"the request body is {declared} bytes; the limit is {limit} bytes",
-                request_id,
-            )
-            return
-
+        request_id, generated = request_id_of(scope)
+        # Ray Serve's proxy already puts its X-Request-ID on every response: only a new id is
+        # added here, so a response never carries two.
+        extra = [(b"x-request-id", request_id.encode())] if generated else []
         try:
-            async with asyncio.timeout(self.body_timeout_s):
-                body, disconnected = await _read_body(receive, limit)
-        except TimeoutError:
-            await _error(
-                send,
-                408,
-                "body_timeout",
-                f"the request body was not received within {self.body_timeout_s:g} s",
-                request_id,
-            )
+            body = await self._read_checked(scope, receive)
+        except _Refused as r:
+            await _error(send, r.status, r.code, str(r), request_id, extra)
             return
-        except _TooLarge:
-            await _error(
-                send,
-                413,
-                "body_too_large",
-                f"the request body is over the limit of {limit} bytes",
-                request_id,
-            )
-            return
-        if disconnected:
-            return  # nobody to answer
-
-        if body and _is_json(scope) and json_depth(body) > self.max_json_depth:
-            await _error(
-                send,
-                400,
-                "json_too_deep",
-                f"the JSON body is nested more than {self.max_json_depth} levels deep",
-                request_id,
-            )
-            return
+        if body is None:
+            return  # the client left mid-body: nobody to answer
 
         replayed = False
 
@@ -196,9 +153,75 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
+    async def _read_checked(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The body within the limits (None if the client left); raises ``_Refused``."""
+        limit = self.limit_for(scope.get("path", ""))
+        declared = _content_length(scope)
+        if declared == -1:
+            raise _Refused(400, "invalid_content_length", "Content-Length is not a number")
+        if declared is not None and declared > limit:
+            raise _Refused(
+                413,
+                "body_too_large",
+                f"the request body is {declared} bytes; the limit is {limit} bytes",
+            )
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                body, disconnected = await _read_body(receive, limit)
+        except TimeoutError:
+            raise _Refused(
+                408,
+                "body_timeout",
+                f"the request body was not received within {self.body_timeout_s:g} s",
+            ) from None
+        except _TooLarge:
+            raise _Refused(
+                413, "body_too_large", f"the request body is over the limit of {limit} bytes"
+            ) from None
+        if disconnected:
+            return None
+        if body and _is_json(scope) and json_depth(body) > self.max_json_depth:
+            raise _Refused(
+                400,
+                "json_too_deep",
+                f"the JSON body is nested more than {self.max_json_depth} levels deep",
+            )
+        return body
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_of(scope: Scope) -> tuple[str, bool]:
+    """The request's id and whether it is new; stored in ``scope["state"]["request_id"]``.
+
+    Taken from the scope state (an outer middleware's), else from the ``X-Request-ID`` header
+    (Ray Serve's proxy sets one; a client-sent one is kept only if it is a plain token), else a
+    new uuid4 hex.
+    """
+    state = scope.setdefault("state", {})
+    rid = state.get(REQUEST_ID_KEY)
+    generated = False
+    if not rid:
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                text = value.decode("latin-1")
+                rid = text if _REQUEST_ID.fullmatch(text) else None
+                break
+    if not rid:
+        rid, generated = uuid.uuid4().hex, True
+    state[REQUEST_ID_KEY] = rid
+    return rid, generated
+
 
 class _TooLarge(Exception):
     pass
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code = status, code
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -231,7 +254,14 @@ async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
             return b"".join(chunks), False
 
 
-async def _error(send: Send, status: int, code: str, message: str, request_id: str) -> None:
+async def _error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    request_id: str,
+    extra_headers: list[tuple[bytes, bytes]],
+) -> None:
     payload = {
         "error": {
             "message": message,
@@ -244,7 +274,7 @@ async def _error(send: Send, status: int, code: str, message: str, request_id: s
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"x-request-id", request_id.encode()),
+        *extra_headers,
     ]
     if status in (408, 413):
         # the rest of the body was not read: the connection cannot be reused

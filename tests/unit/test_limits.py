@@ -148,6 +148,22 @@ def test_request_id_comes_from_the_scope_state_when_set():
     assert body["error"]["request_id"] == "abc123" * 5 + "ab"
 
 
+def test_request_id_from_the_proxy_header_is_used_and_not_repeated():
+    # Ray Serve's proxy sets X-Request-ID on the request and adds it to the response itself
+    rid = "4b6a0c1e-9f1d-4c1e-8d49-2f1e3c5b7a90"
+    d = Driver(forever(b"x" * 100), headers=[(b"x-request-id", rid.encode())])
+    status, body = d.run(limited())
+    assert body["error"]["request_id"] == rid
+    assert not any(k == b"x-request-id" for k, _ in d.sent[0]["headers"])
+
+
+def test_a_client_request_id_that_is_not_a_plain_token_is_replaced():
+    d = Driver(forever(b"x" * 100), headers=[(b"x-request-id", b"<script>\r\n")])
+    status, body = d.run(limited())
+    rid = body["error"]["request_id"]
+    assert len(rid) == 32 and (b"x-request-id", rid.encode()) in d.sent[0]["headers"]
+
+
 def test_invalid_content_length_is_400():
     d = Driver(iter([b"{}"]), headers=[(b"content-length", b"12abc")])
     status, body = d.run(limited())
