@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import time
 import tracemalloc
 
@@ -427,3 +428,12 @@ def test_https_sends_the_name_as_sni_and_checks_the_certificate(tls_port):
     # connected to the checked address, told the server the name, refused its certificate
     assert backend.connected == [("127.0.0.1", port)] and seen == ["rebind.test"]
     assert err.code == "image_fetch_failed" and "could not connect" in str(err)
+
+
+def test_unresolvable_hosts_are_400():
+    async def nxdomain(host, port):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    err = refused("http://no-such-host.example/x.png", resolver=nxdomain)
+    assert (err.status, err.code) == (400, "image_fetch_failed")
+    assert "could not be resolved" in str(err)
