@@ -166,6 +166,8 @@ class Row:
     error_samples: list[str] = field(default_factory=list)
     # cores the other side's idle processes used meanwhile (interference on a shared box)
     background_cores: float = 0.0
+    # cores that processes outside this benchmark used meanwhile (other users of the box)
+    foreign_cores: float = 0.0
 
     @classmethod
     def of(cls, what: str, target: str, clients: int, r: LoadResult) -> Row:
@@ -192,13 +194,17 @@ class Row:
 def print_rows(rows: list[Row]) -> None:
     print(
         f"| {'what':<20} | clients | requests |  req/s |  p50 ms |  p99 ms | errors |"
-        " other side's cores |"
+        " idle side's cores | foreign cores |"
     )
-    print(f"|{'-' * 22}|---------|----------|--------|---------|---------|--------|{'-' * 20}|")
+    print(
+        f"|{'-' * 22}|---------|----------|--------|---------|---------|--------|"
+        f"{'-' * 19}|{'-' * 15}|"
+    )
     for r in rows:
         print(
             f"| {r.what:<20} | {r.clients:>7} | {r.requests:>8} | {r.rps:>6.1f} |"
-            f" {r.p50_ms:>7.0f} | {r.p99_ms:>7.0f} | {r.errors:>6} | {r.background_cores:>18.2f} |"
+            f" {r.p50_ms:>7.0f} | {r.p99_ms:>7.0f} | {r.errors:>6} | {r.background_cores:>17.2f} |"
+            f" {r.foreign_cores:>13.2f} |"
         )
 
 
@@ -293,27 +299,22 @@ def tree_rss(pid: int) -> int:
 
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        return _rss_sum([root, *root.children(recursive=True)])
     except psutil.NoSuchProcess:
         return 0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total
 
 
 REPLICA_PREFIX = "ray::ServeReplica:"
 
 
 def serve_replica_rss(root_pid: int | None = None) -> dict[str, int]:
-    """RSS per Serve replica process (``ray::ServeReplica:APP:DEPLOYMENT``), by deployment.
+    """RSS per Serve replica (``ray::ServeReplica:APP:DEPLOYMENT``) and its child processes
+    (vLLM's EngineCore runs as the LLM replica's child), by deployment name.
 
     ``root_pid``: only processes under it (the Ray this script started); None: the whole host.
-    Several replicas of one deployment are named ``Deployment#1``, ``#2``. The other Ray
-    processes (GCS, raylet, proxy, controller, idle workers) are summed as ``ray (other)``.
+    Several replicas of one deployment are named ``Deployment#2``, ``#3``. The other Ray
+    processes under ``root_pid`` (GCS, raylet, proxy, controller, idle workers) are summed as
+    ``ray (other)``.
     """
     import psutil
 
@@ -325,25 +326,40 @@ def serve_replica_rss(root_pid: int | None = None) -> dict[str, int]:
     else:
         procs = list(psutil.process_iter())
     out: dict[str, int] = {}
-    other = 0
+    counted: set[int] = set()
     for p in procs:
         try:
             cmd = " ".join(p.cmdline())
-            rss = p.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-        if cmd.startswith(REPLICA_PREFIX):
-            name = cmd.split()[0][len(REPLICA_PREFIX) :].split(":")[-1]
-            key, k = name, 1
-            while key in out:
-                k += 1
-                key = f"{name}#{k}"
-            out[key] = rss
-        elif root_pid is not None:
-            other += rss
+        if not cmd.startswith(REPLICA_PREFIX):
+            continue
+        name = cmd.split()[0][len(REPLICA_PREFIX) :].split(":")[-1]
+        key, k = name, 1
+        while key in out:
+            k += 1
+            key = f"{name}#{k}"
+        try:
+            tree = [p, *p.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        out[key] = _rss_sum(tree)
+        counted.update(q.pid for q in tree)
     if root_pid is not None:
-        out["ray (other)"] = other
+        out["ray (other)"] = _rss_sum([p for p in procs if p.pid not in counted])
     return out
+
+
+def _rss_sum(procs) -> int:
+    import psutil
+
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+    return total
 
 
 def gib(n: int) -> str:

@@ -17,6 +17,10 @@ import sys
 import threading
 from pathlib import Path
 
+# At module level, not in build_app: with postponed annotations FastAPI resolves the route's
+# parameter types (UploadFile) from the module's globals.
+from fastapi import FastAPI, File, HTTPException, UploadFile
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -25,7 +29,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 def build_app(model: str, max_new_tokens: int, dtype: str = "float32"):
     """The FastAPI app over one loaded model; ``generate`` calls are serialised by a lock."""
     from benchlib import caption_prompt
-    from fastapi import FastAPI, File, HTTPException, UploadFile
 
     from deployments.vision_backends import TransformersVision
     from seethink.checkpoints import checkpoint_version, resolve_model_path
