@@ -243,13 +243,13 @@ async def measure(
             for t in order:
                 other = "peer" if t.side == "graph" else "graph"
                 cpu0, f0 = sides.cpu_s(other), sides.foreign_cpu_s()
-                res = await run_block(t, seeds, n, c, timeout_s)
+                res = await run_block(t, seeds, max(n, c), c, timeout_s)
                 background[t.what] += sides.cpu_s(other) - cpu0
                 foreign[t.what] += sides.foreign_cpu_s() - f0
                 acc[t.what].merge(res)
                 print(
                     f"  c={c:<3} round {r + 1}/{rounds} {t.what:<14} "
-                    f"{n / res.wall_s:6.1f} req/s  errors {res.errors}  "
+                    f"{len(res.latencies) / res.wall_s:6.1f} req/s  errors {res.errors}  "
                     f"foreign cores {(sides.foreign_cpu_s() - f0) / res.wall_s:.2f}",
                     flush=True,
                 )
@@ -559,7 +559,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also the naive chain through the graph's own /caption + /generate",
     )
-    ap.add_argument("--requests", type=int, default=32, help="per row and round (default 32)")
+    ap.add_argument(
+        "--requests",
+        type=int,
+        default=32,
+        help="per row and round (default 32; at least the client count, so all are busy)",
+    )
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     ap.add_argument("--concurrency", default="1,8,32", help="client counts (default 1,8,32)")
     ap.add_argument("--timeout", type=float, default=120, help="seconds per request")
