@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,9 +22,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import openai_serving as oai
+from .auth import KeyStore, host_allowed
 from .config import SeethinkConfig
 from .generation import ChatBackend, ModelInputError
-from .images import ImageError, decode_base64, fetch_image, load_image_bytes
+from .images import decode_base64, fetch_image, load_image_bytes
+from .limits import BodyLimitMiddleware, RequestError, check_text
 from .pipeline import Job, LLMUnavailable, Pipeline
 from .protocol import (
     GRAPH_MODEL,
@@ -107,8 +110,12 @@ class Service:
     handles: Handles
     metrics: Metrics = field(default_factory=Metrics)
     pipeline: Pipeline = field(init=False)
+    fetch: Callable[..., Awaitable[bytes]] = fetch_image
 
     def __post_init__(self) -> None:
+        a = self.cfg.auth
+        self.api_keys = KeyStore.from_config(a.api_keys, a.key_file)
+        self.reviewer_keys = KeyStore.from_config(a.reviewer_keys, a.reviewer_key_file)
         h = self.handles
         self.pipeline = Pipeline(
             self.cfg, h.router, h.vision, h.cache, h.review, h.chat,
@@ -128,21 +135,32 @@ class Service:
             elif inp.image_url.startswith("data:"):
                 data = decode_base64(inp.image_url, ing.max_image_bytes)
             else:
-                data = await fetch_image(inp.image_url, ing.max_image_bytes, ing.fetch_timeout_s)
-            return load_image_bytes(data, ing.max_image_bytes, ing.max_image_pixels)
-        except ImageError as e:
+                data = await self.fetch(inp.image_url, ing.max_image_bytes, ing.fetch_timeout_s)
+            # decoding a large image takes milliseconds: not on the event loop
+            return await asyncio.to_thread(
+                load_image_bytes, data, ing.max_image_bytes, ing.max_image_pixels
+            )
+        except RequestError as e:
             raise APIError(str(e), e.status, e.code) from None
 
     def prompt(self, prompt: str) -> str:
-        prompt = prompt.strip()
+        try:
+            prompt = check_text(
+                prompt, "prompt", self.cfg.ingress.max_prompt_chars, "prompt_too_long"
+            ).strip()
+        except RequestError as e:
+            raise APIError(str(e), e.status, e.code) from None
         if not prompt:
             raise APIError("prompt is empty", 400, "missing_prompt")
-        limit = self.cfg.ingress.max_prompt_chars
-        if len(prompt) > limit:
-            raise APIError(
-                f"prompt is {len(prompt)} characters; the limit is {limit}", 400, "prompt_too_long"
-            )
         return prompt
+
+    def text(self, value: str | None, field: str, limit: int) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_text(value, field, limit)
+        except RequestError as e:
+            raise APIError(str(e), e.status, e.code) from None
 
     def max_tokens(self, requested: int | None) -> int | None:
         """A client's bound on the answer, checked against what the model's context holds."""
@@ -187,15 +205,57 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
     )
     app.state.service = svc
     _install_error_handlers(app)
+    # outermost last: request id -> host check -> body limits -> routes
+    srv = cfg.server
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=srv.max_body_bytes,
+        body_timeout_s=srv.body_timeout_s,
+        max_json_depth=srv.max_json_depth,
+    )
+    app.add_middleware(HostCheckMiddleware, allowed=srv.allowed_hosts)
+    app.add_middleware(RequestIdMiddleware)
     _install_openapi(app)
     page = _read(STATIC / "index.html", "<h1>seethink</h1>")
+    review_page_html = _read(STATIC / "review.html", "<h1>seethink review</h1>")
 
     def request_id(request: Request) -> str:
         return getattr(request.state, "request_id", None) or new_request_id()
 
+    def api_key(request: Request) -> None:
+        """Inference endpoints: ``Authorization: Bearer KEY`` when keys are configured."""
+        if not svc.api_keys.check(request.headers.get("authorization")):
+            raise APIError(
+                "missing or invalid API key: send Authorization: Bearer <key>",
+                401,
+                "invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    def reviewer(request: Request) -> str:
+        """The review queue: reviewer keys only; off (403) until some are configured."""
+        if not svc.reviewer_keys.enabled:
+            raise APIError(
+                "the review queue is off: set auth.reviewer_keys (SEETHINK_AUTH__REVIEWER_KEYS) "
+                "or auth.reviewer_key_file to enable it",
+                403,
+                "review_disabled",
+            )
+        who = svc.reviewer_keys.identify(request.headers.get("authorization"))
+        if who is None:
+            raise APIError(
+                "missing or invalid reviewer key: send Authorization: Bearer <key>",
+                401,
+                "invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return who
+
+    guarded = [Depends(api_key)]
+
     # ---- the article's endpoints ------------------------------------------------------
 
-    @app.post("/infer", response_model=Answer, responses=errors(*IMAGE))
+    @app.post("/infer", response_model=Answer, responses=errors(*IMAGE), dependencies=guarded)
     async def infer(body: InferRequest, rid: str = Depends(request_id)) -> Answer:
         """Image + question through the router; the answer with route, timings and models."""
         prompt = svc.prompt(body.prompt)
@@ -209,6 +269,7 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
         response_model=CaptionResponse,
         responses=errors(*IMAGE),
         openapi_extra={"requestBody": _CAPTION_BODY},
+        dependencies=guarded,
     )
     async def caption(request: Request, rid: str = Depends(request_id)) -> CaptionResponse:
         """Caption one image: multipart ``file`` (as in the article) or a JSON image."""
@@ -247,7 +308,12 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
         svc.metrics.request("caption", "caption")
         return res
 
-    @app.post("/generate", response_model=GenerateResponse, responses=errors(*COMMON))
+    @app.post(
+        "/generate",
+        response_model=GenerateResponse,
+        responses=errors(*COMMON),
+        dependencies=guarded,
+    )
     async def generate(body: GenerateRequest, rid: str = Depends(request_id)) -> GenerateResponse:
         """Text only: the LLM answers ``prompt``."""
         job = Job(prompt=svc.prompt(body.prompt), max_tokens=svc.max_tokens(body.max_tokens),
@@ -257,7 +323,12 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
 
     # ---- OpenAI-compatible --------------------------------------------------------------
 
-    @app.get("/v1/models", response_model=ModelList, responses=errors(401, 500, 503))
+    @app.get(
+        "/v1/models",
+        response_model=ModelList,
+        responses=errors(401, 500, 503),
+        dependencies=guarded,
+    )
     async def models() -> ModelList:
         m = await svc.pipeline.models()
         now = int(time.time())
@@ -279,6 +350,7 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
         },
+        dependencies=guarded,
     )
     async def chat_completions(body: ChatRequest, rid: str = Depends(request_id)):
         """OpenAI chat completions through the router and cascade; ``stream`` gives SSE."""
@@ -294,6 +366,9 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
             body.messages, s.max_messages, s.max_system_chars
         )
         question = svc.prompt(question)
+        system = svc.text(system, "system", s.max_system_chars)
+        for i, turn in enumerate(history):
+            svc.text(turn["content"], f"messages[{i}].content", cfg.ingress.max_prompt_chars)
         image = await svc.image(ImageInput(image_url=url)) if url else None
         route = body.seethink.route
         if body.model == handles.chat.model_id and image is None:
@@ -320,7 +395,10 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
 
     @app.get("/review", response_model=ReviewList, responses=errors(400, 401, 403, 500, 503))
     async def review_list(
-        status: str = "open", limit: int = 50, cursor: str | None = None
+        status: str = "open",
+        limit: int = 50,
+        cursor: str | None = None,
+        _who: str = Depends(reviewer),
     ) -> ReviewList:
         """Cascade answers flagged for a person to check."""
         if status not in REVIEW_STATUSES:
@@ -338,9 +416,13 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
         response_model=ReviewCase,
         responses=errors(400, 401, 403, 404, 409, 500, 503),
     )
-    async def review_resolve(case_id: str, body: ResolveRequest) -> ReviewCase:
+    async def review_resolve(
+        case_id: str, body: ResolveRequest, who: str = Depends(reviewer)
+    ) -> ReviewCase:
+        """Settle a case; the reviewer (a name for their key) and the time are recorded. A
+        different second resolution is a 409 and the first is kept."""
         async with _review_errors():
-            case = await handles.review.resolve.remote(case_id, body.resolution, "reviewer")
+            case = await handles.review.resolve.remote(case_id, body.resolution, who)
         return ReviewCase(**case)
 
     # ---- pages and operations -----------------------------------------------------------
@@ -348,6 +430,11 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(page)
+
+    @app.get("/review/ui", response_class=HTMLResponse, include_in_schema=False)
+    async def review_page() -> HTMLResponse:
+        """The reviewer page; it asks for a reviewer key and calls /review with it."""
+        return HTMLResponse(review_page_html)
 
     @app.get("/healthz", response_model=Health)
     async def healthz() -> Health:
@@ -479,9 +566,37 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _internal(request: Request, err: Exception):
         rid = _rid(request)
         logger.error("request %s failed", rid, exc_info=err)
-        return error_response(request, APIError("internal error", 500, "internal_error"))
+        # this handler runs outside the request-id middleware: set the header here
+        err = APIError("internal error", 500, "internal_error", headers={"X-Request-Id": rid})
+        return error_response(request, err)
 
-    app.add_middleware(RequestIdMiddleware)
+
+
+class HostCheckMiddleware:
+    """Serves only the Host headers in ``server.allowed_hosts`` (``*`` serves any): a page on
+    another site that rebinds its DNS name to 127.0.0.1 cannot reach a local deployment."""
+
+    def __init__(self, app, allowed: list[str]) -> None:
+        self.app, self.allowed = app, list(allowed)
+        self.open = "*" in self.allowed
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or self.open:
+            return await self.app(scope, receive, send)
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+        if host_allowed(host, self.allowed):
+            return await self.app(scope, receive, send)
+        rid = scope.get("state", {}).get("request_id") or new_request_id()
+        err = APIError(
+            "this server does not answer to that Host name; see server.allowed_hosts",
+            400,
+            "host_not_allowed",
+        )
+        body = json.dumps(err.body(rid)).encode()
+        await send({"type": "http.response.start", "status": 400, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        ]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
 
 
 class RequestIdMiddleware:

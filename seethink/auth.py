@@ -68,6 +68,19 @@ class KeyStore:
             ok |= hmac.compare_digest(digest, known)
         return ok
 
+    def identify(self, authorization: str | None) -> str | None:
+        """A name for the matching key that reveals nothing of it (``key-`` and 8 hex digits of
+        a hash of its digest), recorded as a reviewer's identity; None when no key matches."""
+        token = _bearer_token(authorization)
+        if token is None or not self._digests:
+            return None
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        found = None
+        for known in self._digests:  # every key, no early exit
+            if hmac.compare_digest(digest, known):
+                found = known
+        return None if found is None else "key-" + hashlib.sha256(found).hexdigest()[:8]
+
     def __len__(self) -> int:
         return len(self._digests)
 

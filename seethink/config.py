@@ -225,9 +225,18 @@ class ServerConfig(_Strict):
     max_messages: int = Field(64, ge=1, description="Longest chat history accepted.")
     max_system_chars: int = Field(8000, ge=1, description="Longest system prompt accepted.")
     allowed_hosts: list[str] = Field(
-        default_factory=lambda: ["*"],
-        description="Host headers served (names or addresses, any port); ['*'] serves any.",
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Host headers served (names or addresses, any port); ['*'] serves any "
+        "(behind a load balancer that checks them).",
     )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts_comma_separated(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [h.strip() for h in v.split(",") if h.strip()]
+        return v
+
     overload_status: Literal[503, 429] = Field(
         503, description="Status when a queue is full (with Retry-After)."
     )

@@ -15,5 +15,5 @@ def app_parts(tmp_path):
 
 @pytest.fixture
 def client(app_parts):
-    with TestClient(app_parts.app, raise_server_exceptions=False) as c:
+    with TestClient(app_parts.app, base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
         yield c

@@ -9,7 +9,7 @@ import pytest
 import requests
 from ray import serve
 
-from tests.conftest import b64, png_bytes
+from tests.helpers import b64, png_bytes
 
 pytestmark = pytest.mark.slow
 

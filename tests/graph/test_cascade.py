@@ -10,7 +10,8 @@ import pytest
 import ray
 
 from seethink.checkpoints import checkpoint_version, resolve_model_path
-from tests.conftest import b64, png_bytes, restart_graph
+from tests.conftest import restart_graph
+from tests.helpers import b64, png_bytes
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 import requests
 
-from tests.conftest import b64, png_bytes
+from tests.helpers import b64, png_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -132,110 +132,13 @@ def test_health_and_readiness(graph):
     assert r.json()["nodes"] == {n: "ok" for n in ("router", "vision", "cache", "review", "llm")}
 
 
-BAD_INPUTS = [
-    # (description, request kwargs, status, code)
-    (
-        "not an image",
-        {"json": {"image_base64": b64(b"hello world" * 10), "prompt": "x"}},
-        400,
-        "invalid_image",
-    ),
-    (
-        "truncated image",
-        {"json": {"image_base64": b64(png_bytes(size=(400, 300))[:300]), "prompt": "x"}},
-        400,
-        "corrupt_image",
-    ),
-    ("missing prompt", {"json": {"image_base64": b64(png_bytes())}}, 400, "invalid_request"),
-    (
-        "empty prompt",
-        {"json": {"image_base64": b64(png_bytes()), "prompt": "   "}},
-        400,
-        "missing_prompt",
-    ),
-    (
-        "unknown route",
-        {"json": {"image_base64": b64(png_bytes()), "prompt": "x", "route": "think"}},
-        400,
-        "invalid_request",
-    ),
-    (
-        "bad JSON",
-        {"data": "{not json", "headers": {"Content-Type": "application/json"}},
-        400,
-        "invalid_json",
-    ),
-    ("no image", {"json": {"prompt": "x"}}, 400, "invalid_request"),
-    (
-        "bad base64",
-        {"json": {"image_base64": "!!!notbase64", "prompt": "x"}},
-        400,
-        "invalid_base64",
-    ),
-    (
-        "refused URL",
-        {"json": {"image_url": "http://169.254.169.254/latest/meta-data", "prompt": "x"}},
-        403,
-        "image_url_forbidden",
-    ),
-    (
-        "private URL",
-        {"json": {"image_url": "http://10.0.0.1/x.png", "prompt": "x"}},
-        403,
-        "image_url_forbidden",
-    ),
-    (
-        "file URL",
-        {"json": {"image_url": "file:///etc/passwd", "prompt": "x"}},
-        400,
-        "invalid_image_url",
-    ),
-    (
-        "unknown field",
-        {"json": {"image_base64": b64(png_bytes()), "prompt": "x", "promt": "y"}},
-        400,
-        "invalid_request",
-    ),
-]
-
-
-@pytest.mark.parametrize("desc,kw,status,code", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_gets_a_clear_4xx_and_the_graph_keeps_serving(graph, desc, kw, status, code):
-    r = graph.post("/infer", **kw)
-    assert r.status_code == status, r.text
-    err = r.json()["error"]
-    assert err["code"] == code
-    assert err["message"] and err["type"] == "invalid_request_error"
+def test_bad_input_through_the_real_graph_is_a_4xx_and_the_next_request_answers(graph):
+    """Every bad-input case is in tests/api (fast, stand-in handles); this one crosses the real
+    proxy and replicas."""
+    r = graph.post("/infer", json={"image_base64": b64(b"hello world" * 10), "prompt": "x"})
+    assert r.status_code == 400 and r.json()["error"]["request_id"]
     ok = graph.post("/infer", json={"image_base64": b64(png_bytes()), "prompt": "What is it?"})
     assert ok.status_code == 200
-
-
-def test_oversized_image_is_refused_with_413(graph):
-    big = b"\x89PNG" + b"0" * (10 * 1024 * 1024 + 10)
-    r = graph.post("/infer", json={"image_base64": b64(big), "prompt": "x"})
-    assert r.status_code == 413
-    assert "limit" in r.json()["error"]["message"]
-
-
-def test_decompression_bomb_dimensions_are_refused(graph):
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("1", (9000, 9000)).save(buf, "PNG")  # tiny file, 81 M pixels
-    r = graph.post("/infer", json={"image_base64": b64(buf.getvalue()), "prompt": "x"})
-    assert r.status_code == 413, r.text
-    assert "pixels" in r.json()["error"]["message"]
-
-
-def test_caption_errors(graph):
-    r = graph.post("/caption", files={"file": ("x.txt", b"not an image")})
-    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_image"
-    r = graph.post("/caption", data={"other": "1"}, files={"x": ("a", b"b")})
-    assert r.status_code == 400 and r.json()["error"]["code"] == "missing_image"
-    r = graph.post("/caption", json={"image_base64": b64(png_bytes())})
-    assert r.status_code == 200 and isinstance(r.json()["caption"], str)
 
 
 def test_concurrent_requests_are_batched_by_the_vision_node(graph):

@@ -7,7 +7,7 @@ import time
 import openai
 import pytest
 
-from tests.conftest import b64, png_bytes
+from tests.helpers import b64, png_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,8 @@ def test_plain_completion_with_an_image(client):
     )
     assert r.object == "chat.completion"
     assert isinstance(r.choices[0].message.content, str)
-    assert r.choices[0].finish_reason == "stop"
+    # the engine's own finish reason: "length" exactly when the token budget was used up
+    assert r.choices[0].finish_reason == ("length" if r.usage.completion_tokens == 12 else "stop")
     ext = r.model_extra["seethink"]
     assert ext["route"] == "cascade" and ext["domain"] == "medical"
     assert ext["disclaimer"] == "AI-assisted suggestion, for reference only"
@@ -71,7 +72,8 @@ def test_streaming_completion_with_an_image_arrives_incrementally(client):
     # the caption comes first, then the LLM's tokens, then the summary
     assert events == ["meta", "caption", "done"]
     assert len(deltas) >= 2, "the answer came in one piece: not streamed"
-    assert last.choices[0].finish_reason == "stop"
+    assert last.choices[0].finish_reason in ("stop", "length")
+    assert (last.choices[0].finish_reason == "length") == (last.usage.completion_tokens == 24)
     done = last.model_extra["seethink"]
     assert done["route"] == "cascade" and "llm" in done["timings_ms"]
 
@@ -99,7 +101,17 @@ def test_text_only_streaming(client):
         )
     )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert chunks[-1].choices[0].finish_reason == "stop" and isinstance(text, str)
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length") and isinstance(text, str)
+
+
+def test_an_answer_cut_by_max_tokens_says_length(client):
+    """The random-weight LLM's natural answer runs to its 32-token default; 2 cuts it."""
+    r = client.chat.completions.create(
+        model="seethink",
+        messages=[{"role": "user", "content": "Tell me a long story."}],
+        max_tokens=2,
+    )
+    assert r.usage.completion_tokens == 2 and r.choices[0].finish_reason == "length"
 
 
 def test_errors_use_the_openai_shape(client):
