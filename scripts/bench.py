@@ -52,12 +52,16 @@ from benchlib import (  # noqa: E402
     Row,
     Server,
     cascade_messages,
+    cpu_by_label,
+    foreign_cpu_s,
     free_port,
     gib,
     make_image,
     print_rows,
+    rss_by_label,
     run_load,
     serve_replica_rss,
+    tree_procs,
 )
 
 PEER_LLM_NAME = "peer-llm"
@@ -167,38 +171,31 @@ class Sides:
 
     def __init__(self) -> None:
         self.pids: dict[str, list[int]] = {"graph": [], "peer": []}
+        # CPU seconds each side's processes used while the other side was measured, by process
+        self.idle_cpu: dict[str, dict[str, float]] = {"graph": {}, "peer": {}}
+        self.idle_wall: dict[str, float] = {"graph": 0.0, "peer": 0.0}
 
-    def cpu_s(self, side: str) -> float:
-        return sum(_tree_cpu_s(pid) for pid in self.pids[side])
+    def procs(self, side: str) -> list:
+        return [p for pid in self.pids[side] for p in tree_procs(pid)]
 
-    @staticmethod
-    def foreign_cpu_s() -> float:
-        """CPU seconds the whole host has been busy, less this script's own process tree:
-        what other users of the machine take (a row with much of it was measured on a busy box).
-        """
-        import psutil
+    def cpu(self, side: str) -> dict[str, float]:
+        return cpu_by_label(self.procs(side))
 
-        t = psutil.cpu_times()
-        busy = sum(t) - t.idle - getattr(t, "iowait", 0.0)
-        return busy - _tree_cpu_s(os.getpid())
+    def add_idle(self, side: str, before: dict[str, float], after: dict[str, float], wall: float):
+        acc = self.idle_cpu[side]
+        for label, t in after.items():
+            acc[label] = acc.get(label, 0.0) + max(0.0, t - before.get(label, 0.0))
+        self.idle_wall[side] += wall
 
-
-def _tree_cpu_s(pid: int) -> float:
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total
+    def idle_report(self, top: int = 8) -> dict[str, dict[str, float]]:
+        """Cores used per process while idle (the other side under load), biggest first."""
+        out = {}
+        for side, acc in self.idle_cpu.items():
+            wall = self.idle_wall[side]
+            if wall > 0 and acc:
+                ranked = sorted(acc.items(), key=lambda kv: -kv[1])[:top]
+                out[side] = {label: t / wall for label, t in ranked}
+        return out
 
 
 async def run_block(
@@ -242,15 +239,17 @@ async def measure(
             order = targets if r % 2 == 0 else list(reversed(targets))
             for t in order:
                 other = "peer" if t.side == "graph" else "graph"
-                cpu0, f0 = sides.cpu_s(other), sides.foreign_cpu_s()
+                cpu0, f0 = sides.cpu(other), foreign_cpu_s()
                 res = await run_block(t, seeds, max(n, c), c, timeout_s)
-                background[t.what] += sides.cpu_s(other) - cpu0
-                foreign[t.what] += sides.foreign_cpu_s() - f0
+                f1, cpu1 = foreign_cpu_s(), sides.cpu(other)
+                sides.add_idle(other, cpu0, cpu1, res.wall_s)
+                background[t.what] += sum(cpu1.values()) - sum(cpu0.values())
+                foreign[t.what] += f1 - f0
                 acc[t.what].merge(res)
                 print(
                     f"  c={c:<3} round {r + 1}/{rounds} {t.what:<14} "
                     f"{len(res.latencies) / res.wall_s:6.1f} req/s  errors {res.errors}  "
-                    f"foreign cores {(sides.foreign_cpu_s() - f0) / res.wall_s:.2f}",
+                    f"foreign cores {max(0.0, f1 - f0) / res.wall_s:.2f}",
                     flush=True,
                 )
         for t in targets:
@@ -482,7 +481,16 @@ def memory_snapshot(scope: str, peers: dict[str, Server]) -> dict:
     else:
         replicas = serve_replica_rss(os.getpid() if scope == "run" else None)
     peer = {name: s.rss_bytes() for name, s in peers.items()}
+    by_process = {}
+    if scope == "run":
+        peer_pids = {p.pid for s in peers.values() if s.proc for p in tree_procs(s.proc.pid)}
+        procs = [p for p in psutil.Process().children(recursive=True) if p.pid not in peer_pids]
+        by_process["graph"] = rss_by_label(procs)
+    for name, s in peers.items():
+        if s.proc:
+            by_process[f"peer {name}"] = rss_by_label(tree_procs(s.proc.pid))
     return {
+        "by_process": by_process,
         "replicas": replicas,
         "replicas_scope": {
             "run": "this run's Ray",
@@ -534,6 +542,22 @@ def print_memory(mem: dict) -> None:
         print(f"| peer: {name:<22} | {gib(rss):>10} |")
     if mem["peers"]:
         print(f"| peer total                   | {gib(mem['peer_total']):>10} |")
+    for group, procs in mem.get("by_process", {}).items():
+        top = list(procs.items())[:8]
+        print(
+            f"  {group}, by process: "
+            + ", ".join(f"{k} x{v['count']} {v['rss'] / 2**30:.2f}" for k, v in top)
+            + " (GiB)"
+        )
+
+
+def print_idle(idle: dict[str, dict[str, float]]) -> None:
+    for side, procs in idle.items():
+        total = sum(procs.values())
+        print(
+            f"  {side} side idle (while the other was measured): {total:.2f} cores: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in procs.items() if v >= 0.005)
+        )
 
 
 # ---------------------------------------------------------------- main
@@ -660,6 +684,7 @@ def main(argv: list[str] | None = None) -> None:
         report["rows"] = [r.as_dict() for r in rows]
         scope = "run" if booted else ("none" if args.no_graph else "host")
         report["memory"] = memory_snapshot(scope, peers)
+        report["idle_cores_by_process"] = sides.idle_report()
         report["loadavg_end"] = os.getloadavg()
         report["models"] = planner_fields(report)
         report["ratios"] = ratio_rows(rows)
@@ -686,6 +711,9 @@ def main(argv: list[str] | None = None) -> None:
             print_limits(report["limits"])
             print_share(report["limit_share"])
         print_memory(report["memory"])
+        if report["idle_cores_by_process"]:
+            print("\nCPU of the idle side, per process (cores; the top ones)")
+            print_idle(report["idle_cores_by_process"])
         if "peer_startup_s" in report:
             st = report["peer_startup_s"]
             print(f"\npeer start-up: vision {st['vision']:.1f} s, vLLM server {st['llm']:.1f} s")

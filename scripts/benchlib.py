@@ -329,12 +329,12 @@ def serve_replica_rss(root_pid: int | None = None) -> dict[str, int]:
     counted: set[int] = set()
     for p in procs:
         try:
-            cmd = " ".join(p.cmdline())
+            label = proc_label(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-        if not cmd.startswith(REPLICA_PREFIX):
+        if not label.startswith(REPLICA_PREFIX):
             continue
-        name = cmd.split()[0][len(REPLICA_PREFIX) :].split(":")[-1]
+        name = label.split(":")[-1]  # ray::ServeReplica:APP:DEPLOYMENT
         key, k = name, 1
         while key in out:
             k += 1
@@ -360,6 +360,81 @@ def _rss_sum(procs) -> int:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             pass
     return total
+
+
+def proc_label(p) -> str:
+    """A short, stable name for a process: its Ray/vLLM title, or the program and script."""
+    cmd = p.cmdline() or [p.name()]
+    first = cmd[0].split()[0] if cmd[0] else p.name()
+    if "ServeReplica:" in first:  # also ray::SERVE_REPLICA::app#LLM#id:ServeReplica:app:LLM
+        return REPLICA_PREFIX + first.split("ServeReplica:")[-1].split(".")[0]
+    if "::" in first:  # ray::IDLE, ray::ServeReplica:app:Vision, VLLM::EngineCore
+        # Ray appends the running method (ray::ServeController.record_...): drop it
+        return first.split(".")[0]
+    base = os.path.basename(first)
+    if base.startswith("python"):
+        rest = [a for a in cmd[1:] if not a.startswith("-")]
+        if "-m" in cmd:
+            return f"python -m {cmd[cmd.index('-m') + 1]}"
+        if rest:
+            return f"python {os.path.basename(rest[0])}"
+    return base
+
+
+def tree_procs(pid: int) -> list:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cpu_by_label(procs) -> dict[str, float]:
+    """CPU seconds (user + system) so far, summed per ``proc_label``."""
+    import psutil
+
+    out: dict[str, float] = {}
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            label = proc_label(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        out[label] = out.get(label, 0.0) + t.user + t.system
+    return out
+
+
+def rss_by_label(procs) -> dict[str, dict]:
+    """RSS and process count per ``proc_label``."""
+    import psutil
+
+    out: dict[str, dict] = {}
+    for p in procs:
+        try:
+            rss, label = p.memory_info().rss, proc_label(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        e = out.setdefault(label, {"rss": 0, "count": 0})
+        e["rss"] += rss
+        e["count"] += 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["rss"]))
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds a process and its descendants have used so far (living ones)."""
+    return sum(cpu_by_label(tree_procs(pid)).values())
+
+
+def foreign_cpu_s(root_pid: int | None = None) -> float:
+    """CPU seconds the whole host has been busy, less ``root_pid``'s process tree (this
+    script's, by default): what other users of the machine take."""
+    import psutil
+
+    t = psutil.cpu_times()
+    busy = sum(t) - t.idle - getattr(t, "iowait", 0.0)
+    return busy - tree_cpu_s(root_pid or os.getpid())
 
 
 def gib(n: int) -> str:

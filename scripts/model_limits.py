@@ -34,6 +34,7 @@ from benchlib import (  # noqa: E402
     ImageSeeds,
     caption_prompt,
     cascade_messages,
+    foreign_cpu_s,
     make_image,
 )
 
@@ -63,9 +64,11 @@ def vision_limits(
         rates, calls, tokens, busy_all = [], 0, 0, 0.0
         # Several short windows, best one reported: on 2 shared cores any other process halves
         # an OpenMP step or worse, and the limit is what the model can do when left alone.
+        foreign = []
         for _ in range(windows):
             n = 0
             busy = 0.0
+            f0, w0 = foreign_cpu_s(), time.perf_counter()
             while n < 2 or busy < window_s:
                 images = batch()  # decoding is the server's job, not the model's: untimed
                 t = time.perf_counter()
@@ -74,6 +77,7 @@ def vision_limits(
                 n += 1
                 tokens += sum(g.num_tokens for g in out)
             rates.append(n * b / busy)
+            foreign.append(max(0.0, foreign_cpu_s() - f0) / (time.perf_counter() - w0))
             calls += n
             busy_all += busy
         rows.append(
@@ -84,12 +88,18 @@ def vision_limits(
                 "per_s": max(rates),
                 "median_per_s": statistics.median(rates),
                 "windows": [round(r, 1) for r in rates],
+                # cores other users of the machine took in each window
+                "foreign_cores": [round(f, 2) for f in foreign],
                 "ms_per_call": b / max(rates) * 1000,
                 "mean_new_tokens": tokens / (calls * b),
                 "max_new_tokens": cfg.max_new_tokens,
             }
         )
-        print(f"  vision batch {b:>2}: {rows[-1]['windows']} images/s", flush=True)
+        print(
+            f"  vision batch {b:>2}: {rows[-1]['windows']} images/s, "
+            f"foreign cores {rows[-1]['foreign_cores']}",
+            flush=True,
+        )
     del backend
     gc.collect()
     return rows, load_s
@@ -149,7 +159,7 @@ async def _llm_limits(
         rows = []
         for c in concurrencies:
             n = max(c * rounds, 16)
-            rates, tokens = [], 0
+            rates, tokens, foreign = [], 0, []
             for _ in range(windows):
                 counter = iter(range(n))
 
@@ -159,9 +169,11 @@ async def _llm_limits(
                         got = await one(i)  # not `tokens += await ...`: that reads first
                         tokens += got
 
-                t = time.perf_counter()
+                t, f0 = time.perf_counter(), foreign_cpu_s()
                 await asyncio.gather(*(client() for _ in range(c)))
-                rates.append(n / (time.perf_counter() - t))
+                wall = time.perf_counter() - t
+                rates.append(n / wall)
+                foreign.append(max(0.0, foreign_cpu_s() - f0) / wall)
             rows.append(
                 {
                     "model": "llm",
@@ -170,11 +182,16 @@ async def _llm_limits(
                     "per_s": max(rates),
                     "median_per_s": statistics.median(rates),
                     "windows": [round(r, 1) for r in rates],
+                    "foreign_cores": [round(f, 2) for f in foreign],
                     "mean_new_tokens": tokens / (n * windows),
                     "max_new_tokens": cfg.max_tokens,
                 }
             )
-            print(f"  llm concurrency {c:>2}: {rows[-1]['windows']} requests/s", flush=True)
+            print(
+                f"  llm concurrency {c:>2}: {rows[-1]['windows']} requests/s, "
+                f"foreign cores {rows[-1]['foreign_cores']}",
+                flush=True,
+            )
         return rows, load_s
     finally:
         engine.shutdown()
@@ -215,21 +232,35 @@ def summary(limits: dict) -> dict:
     return {"vision_best": v, "llm_best": llm, "min": min(v, llm), "cascade_shared_cpu": both}
 
 
+def _best_foreign(row: dict) -> float:
+    """Foreign cores during the window whose rate is reported (0 when not recorded)."""
+    f = row.get("foreign_cores") or [0.0]
+    return f[row["windows"].index(max(row["windows"]))] if len(f) == len(row["windows"]) else f[0]
+
+
 def print_limits(limits: dict) -> None:
     print(f"\nmodel limits, in-process ({limits['profile']} profile, 320x240 images)\n")
-    print("| model  | batch / concurrent | best/s | median/s | ms per call | mean new tokens |")
-    print("|--------|--------------------|--------|----------|-------------|-----------------|")
+    print(
+        "| model  | batch / concurrent | best/s | median/s | ms per call | mean new tokens |"
+        " foreign cores (best window) |"
+    )
+    print(
+        "|--------|--------------------|--------|----------|-------------|-----------------|"
+        "-----------------------------|"
+    )
     for r in limits["vision"]:
         print(
             f"| vision | batch {r['batch']:>12} | {r['per_s']:>6.1f} | {r['median_per_s']:>8.1f} |"
             f" {r['ms_per_call']:>11.1f} |"
             f" {r['mean_new_tokens']:>7.1f} of {r['max_new_tokens']:<5} |"
+            f" {_best_foreign(r):>27.2f} |"
         )
     for r in limits["llm"]:
         print(
             f"| llm    | concurrent {r['concurrency']:>7} | {r['per_s']:>6.1f} |"
             f" {r['median_per_s']:>8.1f} | {'':>11} |"
             f" {r['mean_new_tokens']:>7.1f} of {r['max_new_tokens']:<5} |"
+            f" {_best_foreign(r):>27.2f} |"
         )
     s = summary(limits)
     print(
