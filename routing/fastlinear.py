@@ -2,76 +2,141 @@
 
 scikit-learn's ``transform`` + ``predict_proba`` on one string spends most of its time on input
 validation and sparse-matrix construction. The model is linear, so the same numbers come from a
-vocabulary look-up, one dense gather and one small matrix product: per n-gram the idf is
-pre-multiplied into every class weight. ``tests/routing`` checks that the result equals
-scikit-learn's ``predict_proba``.
+dictionary look-up per n-gram and a few multiply-adds: per n-gram the idf and every output's
+weight sit in one tuple (the idf already multiplied into the weights). For one short question this
+is plain Python on purpose: numpy's per-call overhead (array creation, fancy indexing) costs more
+than the arithmetic. ``tests/routing`` checks that the result equals scikit-learn's
+``predict_proba``.
 """
 
 from __future__ import annotations
 
+import functools
+import heapq
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import Any
 
-import numpy as np
+from routing.text import normalize
 
 Analyzer = Callable[[str], list[str]]
+# n-gram -> (idf ** 2, route weight * idf, domain weights * idf ..., the n-gram itself)
+Table = dict[str, tuple]
+
+
+def char_wb_ngrams(text: str, lo: int, hi: int) -> list[str]:
+    """scikit-learn's ``char_wb`` n-grams of ``normalize(text)``, in the same order, faster.
+
+    Per word padded with spaces: all n-grams for n = lo..hi, except that once the padded word is
+    no longer than n it is emitted once, whole, and longer n are skipped (sklearn's rule).
+    """
+    out: list[str] = []
+    for word in normalize(text).split():
+        w = f" {word} "
+        size = len(w)
+        for n in range(lo, hi + 1):
+            if size <= n:
+                out.append(w)
+                break
+            out += [w[i : i + n] for i in range(size - n + 1)]
+    return out
+
+
+def fast_analyzer(vec: Any) -> Analyzer:
+    """The vectoriser's analyzer, or an equivalent faster one for the ``char_wb`` block."""
+    if vec.analyzer == "char_wb" and vec.preprocessor is normalize:
+        return functools.partial(char_wb_ngrams, lo=vec.ngram_range[0], hi=vec.ngram_range[1])
+    return vec.build_analyzer()
 
 
 class FastLinearScorer:
     """Scores text exactly like ``clf.predict_proba(vectorizer.transform([text]))``.
 
-    The vectoriser is a union of sublinear-tf, L2-normalised TF-IDF blocks. Column 0 of
-    ``weights`` is the route (cascade) weight, columns 1.. the domain weights for ``domains``.
+    The vectoriser is a union of sublinear-tf, L2-normalised TF-IDF blocks. Output 0 is the route
+    (cascade) logit, outputs 1.. the domain logits for ``domains``.
 
     Args:
         analyzers: one scikit-learn analyzer per block.
-        vocabs: per block, n-gram -> global feature index.
-        idf: idf per global feature.
-        weights: ``(n_features, 1 + n_domains)`` logistic-regression weights times idf.
+        tables: per block, n-gram -> ``(idf ** 2, *weights_times_idf, n-gram)``.
         intercepts: route intercept followed by the domain intercepts.
-        domains: domain class names, in weight-column order.
+        domains: domain class names, in output order.
     """
 
     def __init__(
         self,
         analyzers: Sequence[Analyzer],
-        vocabs: Sequence[dict[str, int]],
-        idf: np.ndarray,
-        weights: np.ndarray,
+        tables: Sequence[Table],
         intercepts: Sequence[float],
         domains: Sequence[str],
     ) -> None:
-        self.blocks = list(zip(analyzers, vocabs, strict=True))
-        self.idf = idf
-        self.weights = weights
-        self.intercepts = [float(v) for v in intercepts]
+        self.blocks = list(zip(analyzers, tables, strict=True))
+        self.intercepts = tuple(float(v) for v in intercepts)
         self.domains = tuple(domains)
-        self.terms = [""] * len(idf)
-        for vocab in vocabs:
-            for term, j in vocab.items():
-                self.terms[j] = term
+        self.n_out = len(self.intercepts)
 
     @classmethod
     def from_sklearn(cls, vectorizer: Any, route_clf: Any, domain_clf: Any) -> FastLinearScorer:
         """Compile a fitted ``FeatureUnion`` of TfidfVectorizers and two LogisticRegressions."""
-        analyzers, vocabs, idfs, offset = [], [], [], 0
+        import numpy as np
+
+        coef = np.vstack([route_clf.coef_[:1], domain_clf.coef_]).T  # (n_features, n_out)
+        analyzers, tables, offset = [], [], 0
         for name, vec in vectorizer.transformer_list:
             if not (vec.sublinear_tf and vec.use_idf and vec.norm == "l2"):
                 raise ValueError(f"block {name!r}: only sublinear-tf, idf, l2 is supported")
-            analyzers.append(vec.build_analyzer())
-            vocabs.append({t: offset + int(j) for t, j in vec.vocabulary_.items()})
-            idfs.append(np.asarray(vec.idf_, dtype=np.float64))
-            offset += len(vec.idf_)
-        idf = np.concatenate(idfs)
-        coef = np.vstack([route_clf.coef_[:1], domain_clf.coef_]).T  # (n_features, n_out)
-        weights = np.ascontiguousarray(coef * idf[:, None])
+            idf = np.asarray(vec.idf_, dtype=np.float64)
+            w = coef[offset : offset + len(idf)] * idf[:, None]
+            rows = np.hstack([(idf * idf)[:, None], w]).tolist()
+            analyzers.append(fast_analyzer(vec))
+            # sorted: the table's insertion order (and so any tie order) is reproducible
+            tables.append({t: (*rows[j], t) for t, j in sorted(vec.vocabulary_.items())})
+            offset += len(idf)
+        if offset != coef.shape[0]:
+            raise ValueError(f"vectoriser has {offset} features, classifiers {coef.shape[0]}")
         intercepts = [route_clf.intercept_[0], *domain_clf.intercept_]
-        return cls(
-            analyzers, vocabs, idf, weights, intercepts, [str(c) for c in domain_clf.classes_]
-        )
+        return cls(analyzers, tables, intercepts, [str(c) for c in domain_clf.classes_])
+
+    def logits(self, text: str, top: int = 0) -> tuple[list[float], list[tuple[float, str]]]:
+        """Raw logits (route, then domains) and, with ``top``, every n-gram's route contribution.
+
+        With ``x_i = tf_i / ||tf * idf||``, ``sum_i x_i w_ij`` equals
+        ``(sum_i tf_i w_ij) / ||tf * idf||``: the look-ups, the column sums and the norm run in
+        C (``map``, ``filter``, ``zip``, ``sum``) as if every n-gram occurred once, then the few
+        repeated n-grams (sublinear tf ``1 + log(count)``) are corrected one by one.
+        """
+        out = list(self.intercepts)
+        n_out = self.n_out
+        contrib: list[tuple[float, str]] = []
+        for analyzer, table in self.blocks:
+            grams = analyzer(text)
+            counts = Counter(grams)
+            rows = list(filter(None, map(table.get, counts)))
+            if not rows:
+                continue
+            cols = list(zip(*rows, strict=True))
+            norm2 = sum(cols[0])
+            sums = [sum(cols[j + 1]) for j in range(n_out)]
+            route = list(cols[1]) if top else []
+            if len(counts) != len(grams):
+                for term, c in counts.most_common():
+                    if c == 1:
+                        break
+                    row = table.get(term)
+                    if row is None:
+                        continue
+                    tf = 1.0 + math.log(c)
+                    norm2 += (tf * tf - 1.0) * row[0]
+                    for j in range(n_out):
+                        sums[j] += (tf - 1.0) * row[j + 1]
+                    if top:
+                        route[cols[-1].index(term)] = tf * row[1]
+            inv = 1.0 / math.sqrt(norm2)
+            for j in range(n_out):
+                out[j] += sums[j] * inv
+            if top:
+                contrib.extend(zip([c * inv for c in route], cols[-1], strict=True))
+        return out, contrib
 
     def predict(
         self, text: str, top: int = 3
@@ -81,33 +146,15 @@ class FastLinearScorer:
         The evidence is up to ``top`` ``(contribution to the route logit, n-gram)`` pairs that
         push the way the model decided (positive = towards cascade).
         """
-        counts = []
-        for analyzer, vocab in self.blocks:
-            get = vocab.get
-            c = Counter([i for i in map(get, analyzer(text)) if i is not None])
-            if c:
-                counts.append(c)
-        logits = list(self.intercepts)
-        evidence: list[tuple[float, str]] = []
-        if counts:
-            sizes = [len(c) for c in counts]
-            n = sum(sizes)
-            idx = np.fromiter(chain.from_iterable(counts), np.intp, n)
-            tf = np.fromiter(chain.from_iterable(c.values() for c in counts), np.float64, n)
-            tf = np.log(tf) + 1.0  # sublinear tf
-            value = tf * self.idf[idx]
-            starts = np.cumsum([0, *sizes[:-1]])
-            # x = tf * idf / ||tf * idf||_block; the idf is already inside self.weights.
-            x = tf * np.repeat(1.0 / np.sqrt(np.add.reduceat(value * value, starts)), sizes)
-            w = self.weights[idx]
-            logits = [a + b for a, b in zip(logits, (x @ w).tolist(), strict=True)]
-            route = (x * w[:, 0]).tolist()
-            sign = 1.0 if logits[0] >= 0 else -1.0
-            order = sorted(range(n), key=lambda k: -sign * route[k])[:top]
-            terms, ids = self.terms, idx.tolist()
-            evidence = [(route[k], terms[ids[k]]) for k in order if sign * route[k] > 0]
+        logits, contrib = self.logits(text, top)
         z = logits[0]
         p = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        evidence: list[tuple[float, str]] = []
+        if contrib:
+            if z >= 0:
+                evidence = [c for c in heapq.nlargest(top, contrib) if c[0] > 0]
+            else:
+                evidence = [c for c in heapq.nsmallest(top, contrib) if c[0] < 0]
         dl = logits[1:]
         m = max(dl)
         exps = [math.exp(v - m) for v in dl]

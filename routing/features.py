@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from routing.lexicon import lexicon_tokens
 from routing.text import normalize
 
 SEED = 1234
@@ -26,6 +27,10 @@ WORD_PARAMS: dict[str, Any] = {
 }
 
 
+# Lexicon categories (routing/lexicon.py) as a third block: features the model weighs, not rules.
+LEX_PARAMS: dict[str, Any] = {"sublinear_tf": True, "lowercase": False}
+
+
 def params() -> dict[str, Any]:
     """Every hyper-parameter that affects the fitted artefact (hashed into its version)."""
     return {
@@ -34,11 +39,26 @@ def params() -> dict[str, Any]:
         "domain_C": DOMAIN_C,
         "char": CHAR_PARAMS,
         "word": WORD_PARAMS,
+        "lex": {
+            **LEX_PARAMS,
+            "analyzer": "routing.lexicon.lexicon_tokens",
+            "lexicon": _lexicon_sha(),
+        },
     }
 
 
+def _lexicon_sha() -> str:
+    """Hash of the lexicons, so that editing a word list changes the in-process model version."""
+    import hashlib
+    import json
+
+    from routing.lexicon import LEXICONS
+
+    return hashlib.sha256(json.dumps(LEXICONS, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def build_vectorizer() -> Any:
-    """Char + word TF-IDF union. Each block is L2-normalised on its own."""
+    """Char + word TF-IDF + lexicon-category union. Each block is L2-normalised on its own."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion
 
@@ -46,6 +66,7 @@ def build_vectorizer() -> Any:
         [
             ("char", TfidfVectorizer(preprocessor=normalize, **CHAR_PARAMS)),
             ("word", TfidfVectorizer(preprocessor=normalize, **WORD_PARAMS)),
+            ("lex", TfidfVectorizer(analyzer=lexicon_tokens, **LEX_PARAMS)),
         ]
     )
 

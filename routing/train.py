@@ -1,4 +1,9 @@
-"""Fit the classifier router from ``routing/data/train.jsonl`` and write the artefact.
+"""Fit the classifier router and write the artefact.
+
+Training data: ``routing/data/train.jsonl`` (template data) plus ``routing/data/voices/train.jsonl``
+(hand-written questions in many voices). The per-domain thresholds are chosen on
+``routing/data/voices/dev.jsonl``, the held-out split of the hand-written data, which is never
+trained on (see :func:`choose_thresholds`).
 
 Usage::
 
@@ -15,6 +20,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import math
 import pickle
 from pathlib import Path
 from typing import Any
@@ -25,8 +31,19 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = PACKAGE_DIR / "data"
 TRAIN_PATH = DATA_DIR / "train.jsonl"
 TEST_PATH = DATA_DIR / "test.jsonl"
+VOICES_TRAIN_PATH = DATA_DIR / "voices" / "train.jsonl"
+VOICES_DEV_PATH = DATA_DIR / "voices" / "dev.jsonl"
 MODEL_PATH = PACKAGE_DIR / "model" / "router.pkl.gz"
-ARTEFACT_FORMAT = 1
+ARTEFACT_FORMAT = 2
+SENSITIVE = ("medical", "finance", "legal")
+# Threshold choice on the dev split: the highest recall (searched from MAX_RECALL down) that every
+# sensitive domain reaches while at most PLAIN_BUDGET of plain questions are called sensitive.
+# The budget is below the 5 % goal because unseen questions score worse than the tuning split.
+VOICES_WEIGHT = 2.0
+MAX_RECALL = 0.99
+MIN_RECALL = 0.80
+PLAIN_BUDGET = 0.04
+THRESHOLD_RANGE = (0.05, 0.5)
 
 
 def load_jsonl(path: Path) -> list[dict[str, str]]:
@@ -38,6 +55,66 @@ def load_jsonl(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+def training_rows() -> list[dict[str, str]]:
+    """Template rows followed by the hand-written voices rows (marked ``"source": "voices"``)."""
+    rows = load_jsonl(TRAIN_PATH)
+    if VOICES_TRAIN_PATH.exists():
+        rows += [
+            {**{k: r[k] for k in ("prompt", "route", "domain")}, "source": "voices"}
+            for r in load_jsonl(VOICES_TRAIN_PATH)
+        ]
+    return rows
+
+
+def sample_weights(rows: list[dict[str, str]]) -> list[float]:
+    """VOICES_WEIGHT for hand-written rows, 1 for template rows: real voices count more."""
+    return [VOICES_WEIGHT if r.get("source") == "voices" else 1.0 for r in rows]
+
+
+def dev_rows() -> list[dict[str, str]]:
+    """The held-out split of the hand-written data (threshold choice only; never trained on)."""
+    return load_jsonl(VOICES_DEV_PATH) if VOICES_DEV_PATH.exists() else []
+
+
+def _threshold_for_recall(pos: list[float], recall: float) -> float:
+    """Highest threshold (rounded down to 0.01, within THRESHOLD_RANGE) keeping ``recall``."""
+    lo, hi = THRESHOLD_RANGE
+    if not pos:
+        return hi
+    ranked = sorted(pos, reverse=True)
+    t = math.floor(ranked[math.ceil(recall * len(ranked)) - 1] * 100) / 100
+    return min(max(t, lo), hi)
+
+
+def choose_thresholds(
+    probs: list[list[float]], labels: list[str], classes: list[str]
+) -> tuple[dict[str, float], float]:
+    """Per-domain thresholds for the highest common dev recall within the false-alarm budget.
+
+    ``probs[i][k]`` is P(domain ``classes[k]``) for row ``i``. For a recall target ``r`` (from
+    :data:`MAX_RECALL` down to :data:`MIN_RECALL` in steps of 0.01) each sensitive domain gets the
+    highest threshold that keeps recall ``r`` on its own rows; the first ``r`` whose thresholds
+    call at most :data:`PLAIN_BUDGET` of the plain (``none``) rows sensitive wins. Returns the
+    thresholds and ``r``.
+    """
+    from routing.classifier import pick_domain
+
+    doms = [d for d in SENSITIVE if d in classes]
+    pos = {d: [p[classes.index(d)] for p, y in zip(probs, labels) if y == d] for d in doms}
+    plain = [p for p, y in zip(probs, labels) if y == "none"]
+    steps = round((MAX_RECALL - MIN_RECALL) * 100)
+    thresholds: dict[str, float] = {}
+    for i in range(steps + 1):
+        recall = round(MAX_RECALL - i / 100, 2)
+        thresholds = {d: _threshold_for_recall(pos[d], recall) for d in doms}
+        called = sum(
+            classes[pick_domain(p, tuple(classes), thresholds)[0]] != "none" for p in plain
+        )
+        if called <= PLAIN_BUDGET * len(plain):
+            return thresholds, recall
+    return thresholds, MIN_RECALL
+
+
 def fingerprint(rows: list[dict[str, str]]) -> str:
     """sha256 over the training rows and hyper-parameters (the in-process model's version)."""
     h = hashlib.sha256()
@@ -47,20 +124,40 @@ def fingerprint(rows: list[dict[str, str]]) -> str:
     return h.hexdigest()
 
 
-def fit(rows: list[dict[str, str]]) -> dict[str, Any]:
-    """Fit vectoriser, route model and domain model on ``rows``; return the artefact dict."""
+def fit(rows: list[dict[str, str]], dev: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Fit vectoriser, route model and domain model on ``rows``; thresholds on ``dev``.
+
+    Without ``dev`` rows the domain is the argmax (no thresholds).
+    """
     import sklearn
 
     prompts = [r["prompt"] for r in rows]
     vectorizer = features.build_vectorizer()
     x = vectorizer.fit_transform(prompts)
-    route_clf = features.build_route_classifier().fit(x, [r["route"] == "cascade" for r in rows])
-    domain_clf = features.build_domain_classifier().fit(x, [r["domain"] for r in rows])
+    w = sample_weights(rows)
+    route_clf = features.build_route_classifier().fit(
+        x, [r["route"] == "cascade" for r in rows], sample_weight=w
+    )
+    domain_clf = features.build_domain_classifier().fit(
+        x, [r["domain"] for r in rows], sample_weight=w
+    )
+    thresholds: dict[str, float] = {}
+    dev_recall = None
+    if dev:
+        p_dev = domain_clf.predict_proba(vectorizer.transform([r["prompt"] for r in dev]))
+        classes = [str(c) for c in domain_clf.classes_]
+        thresholds, dev_recall = choose_thresholds(
+            p_dev.tolist(), [r["domain"] for r in dev], classes
+        )
     meta = {
         "format": ARTEFACT_FORMAT,
         "sklearn_version": sklearn.__version__,
-        "data_sha256": fingerprint(rows),
+        "data_sha256": fingerprint(rows + (dev or [])),
         "n_train": len(rows),
+        "n_dev": len(dev or []),
+        "dev_recall_target": dev_recall,
+        "plain_budget": PLAIN_BUDGET,
+        "voices_weight": VOICES_WEIGHT,
         "n_features": int(x.shape[1]),
         "params": features.params(),
     }
@@ -68,6 +165,7 @@ def fit(rows: list[dict[str, str]]) -> dict[str, Any]:
         "vectorizer": vectorizer,
         "route_clf": route_clf,
         "domain_clf": domain_clf,
+        "domain_thresholds": thresholds,
         "meta": meta,
     }
 
@@ -122,18 +220,22 @@ def calibration_report(artefact: dict[str, Any], rows: list[dict[str, str]]) -> 
 def main(argv: list[str] | None = None) -> None:
     """CLI entry point: fit on train.jsonl, report on test.jsonl, write the artefact."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", type=Path, default=TRAIN_PATH)
     ap.add_argument("--test", type=Path, default=TEST_PATH)
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
     args = ap.parse_args(argv)
 
-    artefact = fit(load_jsonl(args.train))
+    artefact = fit(training_rows(), dev_rows())
     blob = dumps(artefact)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(blob)
     print(
         f"wrote {args.out} ({len(blob) / 1024:.0f} KiB, version "
         f"{hashlib.sha256(blob).hexdigest()[:12]}, {artefact['meta']['n_features']} features)"
+    )
+    meta = artefact["meta"]
+    print(
+        f"domain thresholds {artefact['domain_thresholds']} (chosen on voices/dev.jsonl: recall "
+        f"{meta['dev_recall_target']} per domain, plain called sensitive <= {PLAIN_BUDGET})"
     )
     if args.test.exists():
         print(f"held-out {args.test.name}:")

@@ -49,6 +49,22 @@ HELD_OUT_EXAMPLES = {
     "帮我看看这是什么病",
 }
 
+# Food, drink and poison safety is a health question (issue 12: "Is it safe to eat these
+# mushrooms?" must get the medical disclaimer). The older sources filed it under none; this
+# relabels those cascade questions instead of editing every template by hand.
+_FOOD_SAFETY = re.compile(
+    r"能吃|能不能吃|能喝|有毒|有没有毒|发霉|过期|safe to (eat|drink)|can i (still )?eat|"
+    r"can my dog eat|edible|poisonous|toxic|ok to drink"
+)
+
+
+def relabel(route: str, domain: str, text: str) -> str:
+    """Domain after the food-safety rule: cascade + none + a safety phrase becomes medical."""
+    if route == "cascade" and domain == "none" and _FOOD_SAFETY.search(text.lower()):
+        return "medical"
+    return domain
+
+
 _SLOT_RE = re.compile(r"\{(\w+)\}(s\b)?")
 _TRAILING_PUNCT = "?？!！。.～~ "
 
@@ -74,7 +90,8 @@ def parse_templates(block: str, lang: str) -> list[dict]:
         if line.startswith("##"):
             route, domain = line[2:].split()
             continue
-        out.append({"template": line, "route": route, "domain": domain, "lang": lang})
+        dom = relabel(route, domain, line)
+        out.append({"template": line, "route": route, "domain": dom, "lang": lang})
     return out
 
 
@@ -85,7 +102,9 @@ def parse_freeform(path: Path) -> list[dict]:
         if not raw.strip() or raw.startswith("#"):
             continue
         r, d, text = raw.split(" ", 2)
-        out.append({"prompt": text.strip(), "route": ROUTES[r], "domain": DOMAINS[d]})
+        route, domain = ROUTES[r], DOMAINS[d]
+        domain = relabel(route, domain, text)
+        out.append({"prompt": text.strip(), "route": route, "domain": domain})
     return out
 
 

@@ -16,7 +16,7 @@ DATA = Path(__file__).resolve().parents[2] / "routing" / "data"
 EXAMPLES = [
     ("这个包是真皮的吗?", "cascade", "none"),
     ("Is this rash serious?", "cascade", "medical"),
-    ("Can I eat this mushroom?", "cascade", "none"),
+    ("Can I eat this mushroom?", "cascade", "medical"),  # food safety is medical (issue 12)
     ("这个合同条款对我有利吗?", "cascade", "legal"),
     ("帮我看看这是什么病", "cascade", "medical"),
     ("图中有什么建议标语?", "direct", "none"),

@@ -15,6 +15,35 @@ ROWS = [
     {"prompt": "图里有几只猫", "route": "direct", "domain": "none"},
     {"prompt": "为什么会这样", "route": "cascade", "domain": "none"},
 ]
+# No "lang" field: evaluate infers it (zh, zh-Hant, en, mixed).
+LANG_ROWS = [
+    {"prompt": "這個疹子要緊嗎", "route": "cascade", "domain": "medical"},
+    {"prompt": "圖裡有幾隻貓", "route": "direct", "domain": "none"},
+    {"prompt": "这个 rash 要不要去看医生", "route": "cascade", "domain": "medical"},
+    {"prompt": "How many cats are in the picture?", "route": "direct", "domain": "none"},
+    {"prompt": "这张发票的金额是多少", "route": "direct", "domain": "finance"},
+]
+
+
+def _tables(text: str) -> dict[str, dict[str, list[str]]]:
+    """Title line -> {metric -> cells} for each table in the output (tables end at a blank)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    title = "overall"
+    for block in text.split("\n\n"):
+        lines = block.splitlines()
+        if any(line.startswith("metric") for line in lines):
+            start = next(i for i, line in enumerate(lines) if line.startswith("metric"))
+            title = (
+                lines[start - 1]
+                if start and not lines[start - 1].endswith("cascade")
+                else "overall"
+            )
+            rows = {}
+            for line in lines[start:]:
+                cells = line.split("  ")
+                rows[cells[0].strip()] = line.split()
+            out[title] = rows
+    return out
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -36,11 +65,35 @@ def test_evaluate_cli(tmp_path: Path) -> None:
     assert "5 questions, 3 cascade" in text
     header = next(line for line in text.splitlines() if line.startswith("metric"))
     assert "classifier (" in header and "keywords (rules-v1)" in header
-    rows = {line.split("  ")[0].strip(): line.split() for line in text.splitlines()}
+    rows = _tables(text)["overall"]
     assert rows["route accuracy"][-2:] == ["1.000", "0.600"]  # classifier, baseline
-    for label in ("medical precision", "finance recall", "latency p50 (us)", "latency p99 (us)"):
+    for label in (
+        "medical precision",
+        "finance recall",
+        "plain called sensitive",
+        "latency p50 (us)",
+        "latency p99 (us)",
+    ):
         assert label in rows
     assert float(rows["latency p50 (us)"][-2]) < 1000.0
+    assert "domain confusion" in text and "route confusion" in text
+
+
+def test_evaluate_per_language_and_misses(tmp_path: Path) -> None:
+    f = tmp_path / "langs.jsonl"
+    rows = [*LANG_ROWS, {"prompt": "図", "route": "cascade", "domain": "legal", "lang": "zh"}]
+    f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", "utf-8")
+    out = _run(str(f), "--misses", "3")
+    assert out.returncode == 0, out.stderr
+    tables = _tables(out.stdout)
+    per_lang = tables["per language — classifier"]
+    assert per_lang["metric"][1:] == ["zh", "zh-Hant", "en", "mixed"]
+    # zh: the receipt and the explicit-lang row; zh-Hant: two; en: one; mixed: one.
+    assert per_lang["n"][1:] == ["2", "2", "1", "1"]
+    assert "per language — keywords" in tables
+    # The made-up legal row cannot be right: it is listed as a miss, with its language.
+    misses = out.stdout.split("misses — classifier")[1]
+    assert "want cascade/legal" in misses and "[zh] 図" in misses
 
 
 def test_evaluate_cli_keywords_only_and_bad_router(tmp_path: Path) -> None:
