@@ -104,10 +104,10 @@ def patch_llm_accelerator_on_cpu() -> bool:
             raise
     real = llm_mod.build_llm_config
 
-    def build_llm_config(cfg, deployment_name: str = "LLM"):
+    def build_llm_config(cfg, *args, **kwargs):
         if cfg.device != "cpu" or not cfg.accelerator_type:
-            return real(cfg, deployment_name)
-        conf = real(cfg.model_copy(update={"accelerator_type": None}), deployment_name)
+            return real(cfg, *args, **kwargs)
+        conf = real(cfg.model_copy(update={"accelerator_type": None}), *args, **kwargs)
         key = f"accelerator_type:{cfg.accelerator_type}"
         for bundle in conf.placement_group_config["bundles"]:
             bundle.setdefault(key, 0.001)
@@ -281,8 +281,10 @@ def processes_under(tmp: str) -> list[int]:
     import psutil
 
     out = []
-    for p in psutil.process_iter(["pid", "cmdline"]):
+    for p in psutil.process_iter(["pid", "cmdline", "status"]):
         try:
+            if p.info["status"] == psutil.STATUS_ZOMBIE:
+                continue  # already dead, waiting for init to reap it
             if p.pid != os.getpid() and any(tmp in c for c in (p.info["cmdline"] or [])):
                 out.append(p.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -673,15 +675,15 @@ def autoscale_scenario(tmp: str, out: dict) -> None:
     from seethink.config import load_config
 
     cfg = load_config("cluster-local")
+    # RAY_AUTH_MODE / RAY_AUTH_TOKEN are in os.environ already (main(): Ray reads them when
+    # it is imported); the head, its autoscaler and the nodes it starts get them too.
     env = {
         **os.environ,
         **base_env(tmp),
         "RAY_FAKE_CLUSTER": "1",
         "AUTOSCALER_UPDATE_INTERVAL_S": "1",
-        "RAY_AUTH_MODE": "token",
-        "RAY_AUTH_TOKEN": secrets.token_hex(32),
     }
-    os.environ.update({k: env[k] for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", *base_env(tmp))})
+    os.environ.update(base_env(tmp))
     for m in (cfg.vision.model, cfg.llm.model):
         resolve_model_path(m)
     out["llm_patched"] = patch_llm_accelerator_on_cpu()
@@ -763,6 +765,7 @@ def autoscale_scenario(tmp: str, out: dict) -> None:
         finally:
             pids = processes_under(tmp)
             out["teardown"] = {"pids": len(pids), "killed": stop_pids(pids)}
+            time.sleep(1)
             out["teardown"]["left"] = processes_under(tmp)
             out["teardown"]["s"] = round(time.monotonic() - t, 1)
 
@@ -778,6 +781,10 @@ def main() -> int:
         print(f"unknown scenario {scenario!r}; expected one of: {', '.join(scenarios)}")
         return 2
     sys.path.insert(0, str(ROOT))
+    if scenario == "autoscale":
+        # `ray start` clusters use token auth in Ray 2.60; set before anything imports Ray.
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     # short: Unix socket paths under it must stay below 108 characters
     tmp = tempfile.mkdtemp(prefix="stmn-", dir="/tmp")
     out: dict[str, Any] = {"scenario": scenario, "tmp": tmp}
