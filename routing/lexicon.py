@@ -1351,6 +1351,66 @@ def _trie_regex(terms: list[str]) -> str:
     return "|".join(parts)
 
 
+class TrieMatcher:
+    """Finds lexicon terms in text like ``re.compile(_trie_regex(terms)).findall``, for long text.
+
+    Terms are found longest first, left to right, without overlaps. For a short question the
+    single regular expression is faster; for a 300-character answer over a lexicon with many
+    one-character Chinese terms this is several times faster.
+
+    A flat ``a|b|...`` regular expression over hundreds of terms is tried branch by branch at
+    every position; here one character-class search (in C) jumps to the next position where some
+    term can start, and only the terms sharing that first character are tried there, as one small
+    trie-shaped regular expression. A term ending in ``$`` must end at a word boundary; a term
+    starting with an ASCII letter or digit must start at one (so "ill" is not found in "bill",
+    and "rash" is found in "这个rash").
+    """
+
+    def __init__(self, terms: list[str]) -> None:
+        trie: dict = {}
+        for term in terms:
+            whole = term.endswith("$") and len(term) > 1
+            node = trie
+            for ch in term[:-1] if whole else term:
+                node = node.setdefault(ch, {})
+            node["$" if whole else ""] = True
+        self._first = re.compile("[" + "".join(re.escape(ch) for ch in sorted(trie)) + "]")
+        self._rest = {ch: re.compile(self._walk(trie[ch])) for ch in trie}
+        self._word_start = frozenset(ch for ch in trie if ch.isascii() and ch.isalnum())
+
+    @classmethod
+    def _walk(cls, node: dict) -> str:
+        alts = [re.escape(ch) + cls._walk(node[ch]) for ch in sorted(node) if ch not in ("", "$")]
+        if node.get("$"):
+            alts.append(r"(?![a-z0-9])")
+        if node.get(""):
+            alts.append("")  # the shorter match, only if nothing longer matched
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    def findall(self, text: str) -> list[str]:
+        """Matched terms (as written in the lexicon, without ``$``) in order of appearance."""
+        out: list[str] = []
+        search, rest, word_start = self._first.search, self._rest, self._word_start
+        pos = 0
+        while m := search(text, pos):
+            i = m.start()
+            ch = text[i]
+            if ch in word_start and i and _ALNUM(text[i - 1]):
+                pos = i + 1
+                continue
+            r = rest[ch].match(text, i + 1)
+            if r is None:
+                pos = i + 1
+                continue
+            out.append(text[i : r.end()])
+            pos = r.end()
+        return out
+
+
+def _ALNUM(ch: str) -> bool:  # noqa: N802  (a predicate used like a character class)
+    return ch.isascii() and ch.isalnum()
+
+
 def _key(term: str) -> str:
     return term[:-1] if term.endswith("$") and len(term) > 1 else term
 
