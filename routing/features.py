@@ -11,10 +11,12 @@ SEED = 1234
 ROUTE_C = 16.0
 DOMAIN_C = 16.0
 # Character n-grams carry Chinese (no word boundaries) and typos; word n-grams add English
-# phrases like "should i" / "worth it" that character 4-grams only see in pieces.
+# phrases like "should i" / "worth it" that character n-grams only see in pieces. Up to 3-grams:
+# on the hand-written dev split 1-3 matched or beat 1-4 (route 0.969 vs 0.966, sensitive recall
+# as high, cross-validated over two halves) with 40 % fewer features, so fewer look-ups per call.
 CHAR_PARAMS: dict[str, Any] = {
     "analyzer": "char_wb",
-    "ngram_range": (1, 4),
+    "ngram_range": (1, 3),
     "min_df": 2,
     "sublinear_tf": True,
 }

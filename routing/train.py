@@ -56,14 +56,21 @@ def load_jsonl(path: Path) -> list[dict[str, str]]:
 
 
 def training_rows() -> list[dict[str, str]]:
-    """Template rows followed by the hand-written voices rows (marked ``"source": "voices"``)."""
+    """Template rows then hand-written voices rows (``"source": "voices"``), minus the dev split.
+
+    A question that also occurs (up to case, spaces and punctuation) in ``voices/dev.jsonl`` is
+    dropped from training, whichever file it comes from, so that the dev split stays unseen.
+    """
+    from routing.data.make_data import _key
+
+    held = {_key(r["prompt"]) for r in dev_rows()}
     rows = load_jsonl(TRAIN_PATH)
     if VOICES_TRAIN_PATH.exists():
         rows += [
             {**{k: r[k] for k in ("prompt", "route", "domain")}, "source": "voices"}
             for r in load_jsonl(VOICES_TRAIN_PATH)
         ]
-    return rows
+    return [r for r in rows if _key(r["prompt"]) not in held]
 
 
 def sample_weights(rows: list[dict[str, str]]) -> list[float]:
