@@ -36,12 +36,12 @@ VOICES_DEV_PATH = DATA_DIR / "voices" / "dev.jsonl"
 MODEL_PATH = PACKAGE_DIR / "model" / "router.pkl.gz"
 ARTEFACT_FORMAT = 2
 SENSITIVE = ("medical", "finance", "legal")
-# Threshold choice on the dev split: the highest recall (searched from MAX_RECALL down) that every
-# sensitive domain reaches while at most PLAIN_BUDGET of plain questions are called sensitive.
-# The budget is below the 5 % goal because unseen questions score worse than the tuning split.
+# Hand-written rows count this many times a template row.
 VOICES_WEIGHT = 2.0
+# Threshold choice on the dev split (see choose_thresholds): raise the lowest sensitive recall
+# while at most PLAIN_BUDGET of plain questions are called sensitive. The budget is below the 5 %
+# goal because unseen questions score worse than the split the thresholds were tuned on.
 MAX_RECALL = 0.99
-MIN_RECALL = 0.80
 PLAIN_BUDGET = 0.04
 THRESHOLD_RANGE = (0.05, 0.5)
 
@@ -83,43 +83,58 @@ def dev_rows() -> list[dict[str, str]]:
     return load_jsonl(VOICES_DEV_PATH) if VOICES_DEV_PATH.exists() else []
 
 
-def _threshold_for_recall(pos: list[float], recall: float) -> float:
-    """Highest threshold (rounded down to 0.01, within THRESHOLD_RANGE) keeping ``recall``."""
-    lo, hi = THRESHOLD_RANGE
-    if not pos:
-        return hi
-    ranked = sorted(pos, reverse=True)
-    t = math.floor(ranked[math.ceil(recall * len(ranked)) - 1] * 100) / 100
-    return min(max(t, lo), hi)
-
-
 def choose_thresholds(
     probs: list[list[float]], labels: list[str], classes: list[str]
 ) -> tuple[dict[str, float], float]:
-    """Per-domain thresholds for the highest common dev recall within the false-alarm budget.
+    """Per-domain thresholds that raise the lowest sensitive recall within the false-alarm budget.
 
-    ``probs[i][k]`` is P(domain ``classes[k]``) for row ``i``. For a recall target ``r`` (from
-    :data:`MAX_RECALL` down to :data:`MIN_RECALL` in steps of 0.01) each sensitive domain gets the
-    highest threshold that keeps recall ``r`` on its own rows; the first ``r`` whose thresholds
-    call at most :data:`PLAIN_BUDGET` of the plain (``none``) rows sensitive wins. Returns the
-    thresholds and ``r``.
+    ``probs[i][k]`` is P(domain ``classes[k]``) for row ``i``. Every sensitive domain starts at
+    the highest threshold (THRESHOLD_RANGE[1]); then, greedily, the domain with the lowest dev
+    recall has its threshold lowered just enough to catch its next missed question (rounded down
+    to 0.01), as long as at most :data:`PLAIN_BUDGET` of the plain (``none``) rows end up called
+    sensitive, no threshold goes below THRESHOLD_RANGE[0] and the lowest recall is under
+    :data:`MAX_RECALL`. A domain that is already recalled well keeps a high threshold.
+    Returns the thresholds and the lowest dev recall they reach.
     """
     from routing.classifier import pick_domain
 
+    lo, hi = THRESHOLD_RANGE
     doms = [d for d in SENSITIVE if d in classes]
-    pos = {d: [p[classes.index(d)] for p, y in zip(probs, labels) if y == d] for d in doms}
-    plain = [p for p, y in zip(probs, labels) if y == "none"]
-    steps = round((MAX_RECALL - MIN_RECALL) * 100)
-    thresholds: dict[str, float] = {}
-    for i in range(steps + 1):
-        recall = round(MAX_RECALL - i / 100, 2)
-        thresholds = {d: _threshold_for_recall(pos[d], recall) for d in doms}
-        called = sum(
-            classes[pick_domain(p, tuple(classes), thresholds)[0]] != "none" for p in plain
-        )
-        if called <= PLAIN_BUDGET * len(plain):
-            return thresholds, recall
-    return thresholds, MIN_RECALL
+    names = tuple(classes)
+    gold = [(p, y) for p, y in zip(probs, labels)]
+    n_plain = sum(y == "none" for _, y in gold)
+
+    def rates(th: dict[str, float]) -> tuple[dict[str, float], float]:
+        hit = dict.fromkeys(doms, 0)
+        tot = dict.fromkeys(doms, 0)
+        false_alarm = 0
+        for p, y in gold:
+            got = names[pick_domain(p, names, th)[0]]
+            if y in tot:
+                tot[y] += 1
+                hit[y] += got == y
+            elif y == "none" and got != "none":
+                false_alarm += 1
+        recall = {d: hit[d] / tot[d] if tot[d] else 1.0 for d in doms}
+        return recall, false_alarm / n_plain if n_plain else 0.0
+
+    thresholds = dict.fromkeys(doms, hi)
+    recall, _ = rates(thresholds)
+    while doms and min(recall.values()) < MAX_RECALL:
+        worst = min(doms, key=lambda d: (recall[d], doms.index(d)))
+        k = classes.index(worst)
+        below = [p[k] for p, y in gold if y == worst and p[k] < thresholds[worst]]
+        if not below:
+            break
+        t = math.floor(max(below) * 100) / 100
+        if t < lo:
+            break
+        trial = {**thresholds, worst: t}
+        new_recall, false_alarm = rates(trial)
+        if false_alarm > PLAIN_BUDGET:
+            break
+        thresholds, recall = trial, new_recall
+    return thresholds, round(min(recall.values()), 3) if doms else 1.0
 
 
 def fingerprint(rows: list[dict[str, str]]) -> str:
@@ -241,8 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     meta = artefact["meta"]
     print(
-        f"domain thresholds {artefact['domain_thresholds']} (chosen on voices/dev.jsonl: recall "
-        f"{meta['dev_recall_target']} per domain, plain called sensitive <= {PLAIN_BUDGET})"
+        f"domain thresholds {artefact['domain_thresholds']} (chosen on voices/dev.jsonl: lowest "
+        f"recall {meta['dev_recall_target']}, plain called sensitive <= {PLAIN_BUDGET})"
     )
     if args.test.exists():
         print(f"held-out {args.test.name}:")
