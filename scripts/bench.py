@@ -476,14 +476,15 @@ def memory_snapshot(scope: str, peers: dict[str, Server]) -> dict:
     """RSS per replica and peer server. scope: "run" (the Ray we booted), "host" or "none"."""
     import psutil
 
+    # the peer servers are this script's children too: keep them out of the graph's numbers
+    peer_pids = {p.pid for s in peers.values() if s.proc for p in tree_procs(s.proc.pid)}
     if scope == "none":
         replicas: dict[str, int] = {}
     else:
-        replicas = serve_replica_rss(os.getpid() if scope == "run" else None)
+        replicas = serve_replica_rss(os.getpid() if scope == "run" else None, peer_pids)
     peer = {name: s.rss_bytes() for name, s in peers.items()}
     by_process = {}
     if scope == "run":
-        peer_pids = {p.pid for s in peers.values() if s.proc for p in tree_procs(s.proc.pid)}
         procs = [p for p in psutil.Process().children(recursive=True) if p.pid not in peer_pids]
         by_process["graph"] = rss_by_label(procs)
     for name, s in peers.items():

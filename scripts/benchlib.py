@@ -307,14 +307,16 @@ def tree_rss(pid: int) -> int:
 REPLICA_PREFIX = "ray::ServeReplica:"
 
 
-def serve_replica_rss(root_pid: int | None = None) -> dict[str, int]:
+def serve_replica_rss(
+    root_pid: int | None = None, exclude: set[int] = frozenset()
+) -> dict[str, int]:
     """RSS per Serve replica (``ray::ServeReplica:APP:DEPLOYMENT``) and its child processes
     (vLLM's EngineCore runs as the LLM replica's child), by deployment name.
 
     ``root_pid``: only processes under it (the Ray this script started); None: the whole host.
     Several replicas of one deployment are named ``Deployment#2``, ``#3``. The other Ray
     processes under ``root_pid`` (GCS, raylet, proxy, controller, idle workers) are summed as
-    ``ray (other)``.
+    ``ray (other)``. ``exclude``: PIDs that are not the graph's (the peer servers we started).
     """
     import psutil
 
@@ -325,6 +327,7 @@ def serve_replica_rss(root_pid: int | None = None) -> dict[str, int]:
             procs = []
     else:
         procs = list(psutil.process_iter())
+    procs = [p for p in procs if p.pid not in exclude]
     out: dict[str, int] = {}
     counted: set[int] = set()
     for p in procs:
