@@ -420,6 +420,7 @@ def static_scenario(tmp: str, out: dict) -> None:
         # Like the cloud: the GPU types start at zero, so the CPU-only deployments land on the
         # head before any GPU node exists; then the GPU nodes join and the models follow.
         vision_n = 3  # 3 x 0.5 on two cards: one card holds 2, the other 1
+        out["vision_replicas"] = vision_n
         deploy(
             graph_args(
                 review_db,
@@ -650,7 +651,15 @@ def autoscaler_config(gcs_address: str, idle_timeout_minutes: float) -> dict:
         "max_workers": sum(t.max_workers for t in types.values()),
         "upscaling_speed": 1.0,
         "idle_timeout_minutes": idle_timeout_minutes,
-        "provider": {"type": "fake_multinode", "gcs_address": gcs_address},
+        "provider": {
+            "type": "fake_multinode",
+            "gcs_address": gcs_address,
+            # several raylets share one IP here: the autoscaler keys nodes by id instead
+            "use_node_id_as_ip": True,
+            # nothing to set up over SSH: the provider starts the raylets itself
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+        },
         "auth": {"ssh_user": "ubuntu"},
         "head_node_type": "ray.head.default",
         "available_node_types": available,
@@ -670,6 +679,7 @@ def autoscaler_config(gcs_address: str, idle_timeout_minutes: float) -> dict:
 
 def autoscale_scenario(tmp: str, out: dict) -> None:
     import ray
+    from ray.autoscaler._private.fake_multi_node.node_provider import FAKE_HEAD_NODE_ID
 
     from seethink.checkpoints import resolve_model_path
     from seethink.config import load_config
@@ -682,6 +692,9 @@ def autoscale_scenario(tmp: str, out: dict) -> None:
         **base_env(tmp),
         "RAY_FAKE_CLUSTER": "1",
         "AUTOSCALER_UPDATE_INTERVAL_S": "1",
+        # the head is the provider's head node (its id is the head's "ip" for the autoscaler)
+        "RAY_OVERRIDE_NODE_ID_FOR_TESTING": FAKE_HEAD_NODE_ID,
+        "RAY_CLOUD_INSTANCE_ID": FAKE_HEAD_NODE_ID,
     }
     os.environ.update(base_env(tmp))
     for m in (cfg.vision.model, cfg.llm.model):
