@@ -14,6 +14,10 @@ chosen router and the keyword baseline):
 * per language: the same headline numbers for each language present;
 * for the chosen router: the route and domain confusion matrices, and with ``--misses N`` up to
   N questions whose route or domain is wrong.
+
+``--unseen`` drops the questions that also occur in the training data (compared after removing
+case, spaces and punctuation) and says how many, so that numbers on an independent file are not
+flattered by questions the model was trained on.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from routing.base import Router
 from routing.decision import DOMAINS, ROUTES, RouteDecision
 from routing.lang import LANGS, infer_lang
 from routing.registry import available_routers, load_router
-from routing.train import load_jsonl
+from routing.train import load_jsonl, training_rows
 
 BASELINE = "keywords"
 SENSITIVE = ("medical", "finance", "legal")
@@ -161,9 +165,19 @@ def main(argv: list[str] | None = None) -> None:
         dest="misses",
         help="print up to N questions with a wrong route or domain",
     )
+    ap.add_argument(
+        "--unseen", action="store_true", help="drop questions that occur in the training data"
+    )
     args = ap.parse_args(argv)
 
     rows = with_lang(load_jsonl(args.file))
+    dropped = 0
+    if args.unseen:
+        from routing.data.make_data import _key
+
+        trained = {_key(r["prompt"]) for r in training_rows()}
+        kept = [r for r in rows if _key(r["prompt"]) not in trained]
+        dropped, rows = len(rows) - len(kept), kept
     if not rows:
         ap.error(f"{args.file} has no rows")
     names = [args.router] + ([BASELINE] if args.router != BASELINE else [])
@@ -176,7 +190,8 @@ def main(argv: list[str] | None = None) -> None:
         by_lang[name] = per_language(rows, decisions)
         first = first or decisions
     cascades = sum(r["route"] == "cascade" for r in rows)
-    print(f"{args.file} — {len(rows)} questions, {cascades} cascade")
+    seen = f" ({dropped} also in the training data left out)" if args.unseen else ""
+    print(f"{args.file} — {len(rows)} questions, {cascades} cascade{seen}")
     print(table(columns))
     for name in names:
         print(f"\nper language — {name}")

@@ -103,3 +103,19 @@ def test_evaluate_cli_keywords_only_and_bad_router(tmp_path: Path) -> None:
     assert out.returncode == 0 and "classifier" not in out.stdout
     bad = _run(str(f), "--router", "nope")
     assert bad.returncode != 0 and "classifier" in bad.stderr
+
+
+def test_evaluate_unseen_drops_training_questions(tmp_path: Path) -> None:
+    from routing.train import training_rows
+
+    trained = next(r for r in training_rows() if r.get("source") == "voices")
+    rows = [
+        {"prompt": trained["prompt"] + " ?!", "route": trained["route"], "domain": "none"},
+        *LANG_ROWS,
+    ]
+    f = tmp_path / "mixed.jsonl"
+    f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", "utf-8")
+    out = _run(str(f), "--unseen", "--router", "keywords")
+    assert out.returncode == 0, out.stderr
+    assert f"{len(LANG_ROWS)} questions" in out.stdout
+    assert "(1 also in the training data left out)" in out.stdout
