@@ -10,6 +10,7 @@ from typing import Any
 
 from ray import serve
 
+from deployments.batch import BatchRunner
 from deployments.cache import CaptionCache
 from deployments.ingress import Ingress
 from deployments.llm import build_llm_app
@@ -41,7 +42,11 @@ def build_graph(cfg: SeethinkConfig) -> serve.Application:
     cache = _node(CaptionCache, cfg.cache, "CaptionCache").bind(cfg.cache, vision)
     review = _node(ReviewQueue, cfg.review, "ReviewQueue").bind(cfg.arbiter.review_db)
     llm = build_llm_app(cfg.llm, "LLM")
-    return _node(Ingress, cfg.ingress, "Ingress").bind(cfg, router, vision, cache, review, llm)
+    batch = None
+    if cfg.batch.enabled:
+        batch = _node(BatchRunner, cfg.batch, "BatchRunner").bind(cfg)
+    ingress = _node(Ingress, cfg.ingress, "Ingress")
+    return ingress.bind(cfg, router, vision, cache, review, llm, batch)
 
 
 def build_app(args: dict[str, Any] | None = None) -> serve.Application:

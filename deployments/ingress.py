@@ -11,6 +11,7 @@ from ray import serve
 from ray.serve.metrics import Counter, Histogram
 
 from seethink.api import Handles, Metrics, make_app
+from seethink.batch.asgi import call_app
 from seethink.config import SeethinkConfig
 from seethink.protocol import Answer
 
@@ -64,7 +65,7 @@ class ServeMetrics(Metrics):
 class Ingress:
     """HTTP front of the graph; one app (and pipeline) per replica over shared handles."""
 
-    def __init__(self, cfg: SeethinkConfig, router, vision, cache, review, llm):
+    def __init__(self, cfg: SeethinkConfig, router, vision, cache, review, llm, batch=None):
         chat = LLMServerChat(llm, served_model_id(cfg.llm))
         self.metrics = ServeMetrics()
         self.handles = Handles(
@@ -74,11 +75,29 @@ class Ingress:
             review=review,
             chat=chat,
             llm_health=chat.check_health,
+            batch=batch,
         )
         self.cfg = cfg
 
     def __serve_build_asgi_app__(self) -> FastAPI:
+        # Serve keeps the built app as the (read-only) ``self.app`` property
         return make_app(self.cfg, self.handles, self.metrics)
+
+    async def run_line(self, method: str, url: str, body: dict | str) -> dict:
+        """One batch line through this replica's own app, as if it came over HTTP:
+        ``{"status_code", "body", "request_id"}``. Batch lines were authorised when the batch
+        was created, so with API keys on they go through a keyless twin of the app."""
+        if getattr(self, "_line_app", None) is None:
+            auth = self.cfg.auth
+            keyed = bool(auth.api_keys or auth.key_file)
+            if keyed or getattr(self, "app", None) is None:
+                off = auth.model_copy(update={"api_keys": [], "key_file": None})
+                self._line_app = make_app(
+                    self.cfg.model_copy(update={"auth": off}), self.handles, self.metrics
+                )
+            else:
+                self._line_app = self.app
+        return await call_app(self._line_app, method, url, body)
 
     def stats(self) -> dict:
         """Counters for tests and operators (a handle call, not an HTTP route)."""

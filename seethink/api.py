@@ -68,6 +68,7 @@ class Handles:
     review: Any
     chat: ChatBackend
     llm_health: Callable[[], Awaitable[Any]]
+    batch: Any = None  # the BatchRunner handle: /v1/files and /v1/batches when set
 
 
 class Metrics:
@@ -212,10 +213,15 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
         max_body_bytes=srv.max_body_bytes,
         body_timeout_s=srv.body_timeout_s,
         max_json_depth=srv.max_json_depth,
+        paths_max={"/v1/files": cfg.batch.max_file_bytes + 64 * 1024},  # multipart framing
     )
     app.add_middleware(HostCheckMiddleware, allowed=srv.allowed_hosts)
     app.add_middleware(RequestIdMiddleware)
     _install_openapi(app)
+    if handles.batch is not None and cfg.batch.enabled:
+        from .batch_api import make_batch_router  # it imports this module
+
+        app.include_router(make_batch_router(svc, handles.batch))
     page = _read(STATIC / "index.html", "<h1>seethink</h1>")
     review_page_html = _read(STATIC / "review.html", "<h1>seethink review</h1>")
 

@@ -320,6 +320,46 @@ class DisclaimerConfig(_Strict):
     )
 
 
+class BatchConfig(NodeConfig):
+    """The Batch API (``/v1/files``, ``/v1/batches``): one BatchRunner replica runs each batch as
+    a Ray Data job through the online graph's Ingress, with bounded concurrency so online
+    traffic keeps priority."""
+
+    num_cpus: float = 0.05
+    max_ongoing_requests: int = 64
+    enabled: bool = Field(True, description="Serve /v1/files and /v1/batches.")
+    data_dir: str | None = Field(
+        None,
+        description="Folder of file bytes (uploads and results); default: 'files' next to the "
+        "SQLite store, or ~/.cache/seethink/files with PostgreSQL.",
+    )
+    max_file_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest uploaded file (413 above)."
+    )
+    max_lines: int = Field(10_000, ge=1, description="Most request lines in one batch file.")
+    max_line_bytes: int = Field(
+        16 * 1024 * 1024, ge=256, description="Longest request line (a per-line 413 above)."
+    )
+    max_concurrency: int = Field(
+        2,
+        ge=1,
+        description="Batch lines in flight at once across the job: small, so online requests "
+        "keep priority.",
+    )
+    actors: int = Field(1, ge=1, description="Ray Data actors calling the Ingress.")
+    actor_num_cpus: float = Field(0.05, ge=0, description="Logical CPUs per Ray Data actor.")
+    lines_per_block: int = Field(
+        4, ge=1, description="Lines per Ray Data batch: progress is stored after each."
+    )
+    max_passes: int = Field(
+        3,
+        ge=1,
+        description="Runs over lines whose call failed (a replica gone) before they "
+        "are recorded as errors.",
+    )
+    poll_s: float = Field(1.0, gt=0, description="How often the runner looks for new batches.")
+
+
 class ClusterConfig(_Strict):
     """What the profile expects of the machines, for validation and the planner."""
 
@@ -346,6 +386,7 @@ class SeethinkConfig(_Strict):
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     arbiter: ArbiterConfig = Field(default_factory=ArbiterConfig)
     disclaimers: DisclaimerConfig = Field(default_factory=DisclaimerConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
 
     def gpu_nodes(self) -> dict[str, NodeConfig]:
         return {n: getattr(self, n) for n in ("ingress", "router", "vision", "llm")}
@@ -465,3 +506,4 @@ class _EnvOnly(BaseSettings):
     fallback: dict[str, Any] | None = None
     arbiter: dict[str, Any] | None = None
     disclaimers: dict[str, Any] | None = None
+    batch: dict[str, Any] | None = None

@@ -109,13 +109,21 @@ def test_evaluate_unseen_drops_training_questions(tmp_path: Path) -> None:
     from routing.train import training_rows
 
     trained = next(r for r in training_rows() if r.get("source") == "voices")
+    fresh = [  # made-up words: certainly not in the training data
+        {
+            "prompt": "Is the zorblat on this plinth quizzical?",
+            "route": "cascade",
+            "domain": "none",
+        },
+        {"prompt": "图里那个弗拉布是什么颜色", "route": "direct", "domain": "none"},
+    ]
     rows = [
         {"prompt": trained["prompt"] + " ?!", "route": trained["route"], "domain": "none"},
-        *LANG_ROWS,
+        *fresh,
     ]
     f = tmp_path / "mixed.jsonl"
     f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", "utf-8")
     out = _run(str(f), "--unseen", "--router", "keywords")
     assert out.returncode == 0, out.stderr
-    assert f"{len(LANG_ROWS)} questions" in out.stdout
+    assert f"{len(fresh)} questions" in out.stdout
     assert "(1 also in the training data left out)" in out.stdout
