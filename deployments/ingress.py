@@ -11,6 +11,7 @@ from ray import serve
 from ray.serve.metrics import Counter, Histogram
 
 from seethink.api import Handles, Metrics, make_app
+from seethink.auth import host_allowed
 from seethink.batch.asgi import call_app
 from seethink.config import SeethinkConfig
 from seethink.protocol import Answer
@@ -86,17 +87,21 @@ class Ingress:
     async def run_line(self, method: str, url: str, body: dict | str) -> dict:
         """One batch line through this replica's own app, as if it came over HTTP:
         ``{"status_code", "body", "request_id"}``. Batch lines were authorised when the batch
-        was created, so with API keys on they go through a keyless twin of the app."""
+        was created and come from inside the cluster, so with API keys on, or a Host allow-list
+        without localhost, they go through a twin of the app without those two checks."""
         if getattr(self, "_line_app", None) is None:
-            auth = self.cfg.auth
-            keyed = bool(auth.api_keys or auth.key_file)
-            if keyed or getattr(self, "app", None) is None:
-                off = auth.model_copy(update={"api_keys": [], "key_file": None})
-                self._line_app = make_app(
-                    self.cfg.model_copy(update={"auth": off}), self.handles, self.metrics
-                )
+            cfg = self.cfg
+            keyed = bool(cfg.auth.api_keys or cfg.auth.key_file)
+            if keyed or not host_allowed("localhost", cfg.server.allowed_hosts):
+                cfg = cfg.model_copy(update={
+                    "auth": cfg.auth.model_copy(update={"api_keys": [], "key_file": None}),
+                    "server": cfg.server.model_copy(update={"allowed_hosts": ["*"]}),
+                })  # fmt: skip
+                self._line_app = make_app(cfg, self.handles, self.metrics)
             else:
-                self._line_app = self.app
+                self._line_app = getattr(self, "app", None) or make_app(
+                    cfg, self.handles, self.metrics
+                )
         return await call_app(self._line_app, method, url, body)
 
     def stats(self) -> dict:

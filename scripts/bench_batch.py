@@ -33,16 +33,25 @@ import requests  # noqa: E402
 
 from tests.helpers import b64, free_port, png_bytes  # noqa: E402
 
-QUESTIONS = ["What is in this picture?", "Is this rash serious? What should I do?",
-             "What colour is the box?", "Why is this price so high? Is it worth it?"]  # fmt: skip
+QUESTIONS = [
+    "What is in this picture?",
+    "Is this rash serious? What should I do?",
+    "What colour is the box?",
+    "Why is this price so high? Is it worth it?",
+]
 
 
 def body(i: int, seed0: int) -> dict:
     url = "data:image/png;base64," + b64(png_bytes(seed=seed0 + i, size=(96 + i % 7, 64)))
-    content = [{"type": "text", "text": QUESTIONS[i % 4]},
-               {"type": "image_url", "image_url": {"url": url}}]  # fmt: skip
-    return {"model": "seethink", "messages": [{"role": "user", "content": content}],
-            "max_tokens": 16}  # fmt: skip
+    content = [
+        {"type": "text", "text": QUESTIONS[i % 4]},
+        {"type": "image_url", "image_url": {"url": url}},
+    ]
+    return {
+        "model": "seethink",
+        "messages": [{"role": "user", "content": content}],
+        "max_tokens": 16,
+    }
 
 
 def online(url: str, bodies: list[dict], clients: int) -> tuple[float, list[float]]:
@@ -79,14 +88,18 @@ def main() -> None:
     from seethink.config import load_config
 
     tmp = tempfile.mkdtemp(prefix="seethink-bench-batch-")
-    ray.init(num_cpus=6, include_dashboard=False, _temp_dir=str(Path(tmp) / "ray"),
-             log_to_driver=False)  # fmt: skip
+    ray.init(
+        num_cpus=6, include_dashboard=False, _temp_dir=str(Path(tmp) / "ray"), log_to_driver=False
+    )
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     url = f"http://127.0.0.1:{port}"
     t = time.time()
-    serve.run(build_app({"arbiter": {"review_db": str(Path(tmp) / "review.sqlite3")}}),
-              name="seethink", route_prefix="/")  # fmt: skip
+    serve.run(
+        build_app({"arbiter": {"review_db": str(Path(tmp) / "review.sqlite3")}}),
+        name="seethink",
+        route_prefix="/",
+    )
     online(url, [body(i, 9000) for i in range(8)], 4)  # warm: vLLM's first generations
     print(f"graph up and warm in {time.time() - t:.0f} s", file=sys.stderr)
     cfg = load_config("cpu")
@@ -95,8 +108,9 @@ def main() -> None:
         s, _ = online(url, [body(i, 1000) for i in range(n)], args.clients)
         rows["online_img_s"] = n / s
 
-        lines = [Line(i + 1, f"j{i}", "POST", "/v1/chat/completions", body(i, 2000))
-                 for i in range(n)]  # fmt: skip
+        lines = [
+            Line(i + 1, f"j{i}", "POST", "/v1/chat/completions", body(i, 2000)) for i in range(n)
+        ]
         jcfg = cfg.batch.model_copy(update={"max_concurrency": args.clients, "actors": 2})
         t0, done = time.perf_counter(), 0
         for chunk in run_job(lines, lambda: False, app_name="seethink", cfg=jcfg):
@@ -108,13 +122,22 @@ def main() -> None:
         rows["online_p50_idle_ms"] = statistics.median(idle)
 
         client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
-        data = "\n".join(json.dumps({"custom_id": f"b{i}", "method": "POST",
-                                     "url": "/v1/chat/completions", "body": body(i, 4000)})
-                         for i in range(n)).encode()  # fmt: skip
+        data = "\n".join(
+            json.dumps(
+                {
+                    "custom_id": f"b{i}",
+                    "method": "POST",
+                    "url": "/v1/chat/completions",
+                    "body": body(i, 4000),
+                }
+            )
+            for i in range(n)
+        ).encode()
         fid = client.files.create(file=("bench.jsonl", data), purpose="batch").id
         t0 = time.perf_counter()
-        b = client.batches.create(input_file_id=fid, endpoint="/v1/chat/completions",
-                                  completion_window="24h")  # fmt: skip
+        b = client.batches.create(
+            input_file_id=fid, endpoint="/v1/chat/completions", completion_window="24h"
+        )
         busy: list[float] = []
         stop = threading.Event()
 

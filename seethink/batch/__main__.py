@@ -46,8 +46,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--address", help="a running Ray cluster (its graph must be deployed)")
     p.add_argument("--app", default=None, help="Serve app name of the graph on --address")
     p.add_argument("--profile", default=None, help="profile for a local graph (default cpu)")
-    p.add_argument("--concurrency", type=int, default=None, help="lines in flight (default: "
-                   "batch.max_concurrency of the profile; offline, nothing else competes)")  # fmt: skip
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="lines in flight (default: "
+        "batch.max_concurrency of the profile; offline, nothing else competes)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -57,8 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.profile)
     bcfg = cfg.batch
     if args.concurrency:
-        bcfg = bcfg.model_copy(update={"max_concurrency": args.concurrency,
-                                       "actors": min(bcfg.actors, args.concurrency)})  # fmt: skip
+        bcfg = bcfg.model_copy(
+            update={
+                "max_concurrency": args.concurrency,
+                "actors": min(bcfg.actors, args.concurrency),
+            }
+        )
     try:
         lines, bad = parse_lines(args.input.read_bytes(), None, bcfg.max_lines, bcfg.max_line_bytes)
     except (OSError, BatchError) as e:
@@ -76,14 +85,21 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     if local:
         tmp = tempfile.mkdtemp(prefix="seethink-batch-")
-        ray.init(num_cpus=max(6, os.cpu_count() or 1), include_dashboard=False,
-                 _temp_dir=str(Path(tmp) / "ray"), log_to_driver=False)  # fmt: skip
+        ray.init(
+            num_cpus=max(6, os.cpu_count() or 1),
+            include_dashboard=False,
+            _temp_dir=str(Path(tmp) / "ray"),
+            log_to_driver=False,
+        )
         serve.start(http_options={"host": "127.0.0.1", "port": _free_port()})
         from graph import build_app
 
         # the online graph without its own batch runner: this process runs the job
-        serve.run(build_app({"profile": cfg.profile, "batch": {"enabled": False}}), name=app,
-                  route_prefix=None)  # fmt: skip
+        serve.run(
+            build_app({"profile": cfg.profile, "batch": {"enabled": False}}),
+            name=app,
+            route_prefix=None,
+        )
         print(f"graph up in {time.time() - started:.0f} s", file=sys.stderr)
     else:
         ray.init(address=args.address, log_to_driver=False)
@@ -95,8 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         pending = lines
         for attempt in range(bcfg.max_passes):
             last = attempt + 1 == bcfg.max_passes
-            for chunk in run_job(pending, lambda: False, app_name=app, cfg=bcfg,
-                                 timeout_s=cfg.server.request_timeout_s + 30):  # fmt: skip
+            for chunk in run_job(
+                pending,
+                lambda: False,
+                app_name=app,
+                cfg=bcfg,
+                timeout_s=cfg.server.request_timeout_s + 30,
+            ):
                 for r in chunk:
                     if r.status_code or last:
                         results[r.line] = r
@@ -110,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
             ray.shutdown()
     elapsed = time.time() - t0
     ok = _write(args, results)
-    print(f"{len(results)} lines in {elapsed:.1f} s ({len(results) / max(elapsed, 1e-9):.2f}/s):"
-          f" {ok} ok, {len(results) - ok} failed", file=sys.stderr)  # fmt: skip
+    print(
+        f"{len(results)} lines in {elapsed:.1f} s ({len(results) / max(elapsed, 1e-9):.2f}/s):"
+        f" {ok} ok, {len(results) - ok} failed",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -36,8 +36,12 @@ def _line(cid: str, question: str, seed: int, image: bytes | None = None, **body
     }
 
 
-QUESTIONS = ["What is in this picture?", "Is this rash serious? What should I do?",
-             "What colour is the box?", "Why is this price so high? Is it worth it?"]  # fmt: skip
+QUESTIONS = [
+    "What is in this picture?",
+    "Is this rash serious? What should I do?",
+    "What colour is the box?",
+    "Why is this price so high? Is it worth it?",
+]
 
 
 def _upload(client, lines: list) -> str:
@@ -87,8 +91,9 @@ def test_batch_through_the_sdk_every_custom_id_once(client):
     out, err = _results(client, b)
     assert len(out) == 8 and len(err) == 4
     named = [x["custom_id"] for x in out + err if x["custom_id"] is not None]
-    assert sorted(named) == sorted([f"ok-{i}" for i in range(8)] + ["broken-image",
-                                                                    "unknown-model"])  # fmt: skip
+    assert sorted(named) == sorted(
+        [f"ok-{i}" for i in range(8)] + ["broken-image", "unknown-model"]
+    )
     for x in out:
         body = x["response"]["body"]
         assert x["response"]["status_code"] == 200 and body["object"] == "chat.completion"
