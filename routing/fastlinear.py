@@ -23,6 +23,8 @@ from routing.text import normalize
 Analyzer = Callable[[str], list[str]]
 # n-gram -> (idf ** 2, route weight * idf, domain weights * idf ..., the n-gram itself)
 Table = dict[str, tuple]
+# per block: route weights (times tf) of the n-grams found, the n-grams, 1 / the block's norm
+Evidence = tuple[Sequence[float], Sequence[str], float]
 
 
 def char_wb_ngrams(text: str, lo: int, hi: int) -> list[str]:
@@ -97,8 +99,9 @@ class FastLinearScorer:
         intercepts = [route_clf.intercept_[0], *domain_clf.intercept_]
         return cls(analyzers, tables, intercepts, [str(c) for c in domain_clf.classes_])
 
-    def logits(self, text: str, top: int = 0) -> tuple[list[float], list[tuple[float, str]]]:
-        """Raw logits (route, then domains) and, with ``top``, every n-gram's route contribution.
+    def logits(self, text: str, top: int = 0) -> tuple[list[float], list[Evidence]]:
+        """Raw logits (route, then domains) and, with ``top``, per block the n-grams' route
+        weights (times tf), the n-grams and the block's ``1 / norm``.
 
         With ``x_i = tf_i / ||tf * idf||``, ``sum_i x_i w_ij`` equals
         ``(sum_i tf_i w_ij) / ||tf * idf||``: the look-ups, the column sums and the norm run in
@@ -107,7 +110,7 @@ class FastLinearScorer:
         """
         out = list(self.intercepts)
         n_out = self.n_out
-        contrib: list[tuple[float, str]] = []
+        parts: list[Evidence] = []
         for analyzer, table in self.blocks:
             grams = analyzer(text)
             counts = Counter(grams)
@@ -117,8 +120,10 @@ class FastLinearScorer:
             cols = list(zip(*rows, strict=True))
             norm2 = sum(cols[0])
             sums = [sum(cols[j + 1]) for j in range(n_out)]
-            route = list(cols[1]) if top else []
+            route = cols[1]
             if len(counts) != len(grams):
+                if top:
+                    route = list(route)
                 for term, c in counts.most_common():
                     if c == 1:
                         break
@@ -135,8 +140,8 @@ class FastLinearScorer:
             for j in range(n_out):
                 out[j] += sums[j] * inv
             if top:
-                contrib.extend(zip([c * inv for c in route], cols[-1], strict=True))
-        return out, contrib
+                parts.append((route, cols[-1], inv))
+        return out, parts
 
     def predict(
         self, text: str, top: int = 3
@@ -146,15 +151,19 @@ class FastLinearScorer:
         The evidence is up to ``top`` ``(contribution to the route logit, n-gram)`` pairs that
         push the way the model decided (positive = towards cascade).
         """
-        logits, contrib = self.logits(text, top)
+        logits, parts = self.logits(text, top)
         z = logits[0]
         p = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
-        evidence: list[tuple[float, str]] = []
-        if contrib:
-            if z >= 0:
-                evidence = [c for c in heapq.nlargest(top, contrib) if c[0] > 0]
-            else:
-                evidence = [c for c in heapq.nsmallest(top, contrib) if c[0] < 0]
+        # Within a block every contribution is scaled by the same positive 1 / norm, so the
+        # block's own top n-grams are found unscaled and only those few are scaled and merged.
+        pick = heapq.nlargest if z >= 0 else heapq.nsmallest
+        merged = [
+            (w * inv, term)
+            for route, terms, inv in parts
+            for w, term in pick(top, zip(route, terms, strict=True))
+        ]
+        sign = 1.0 if z >= 0 else -1.0
+        evidence = [c for c in pick(top, merged) if sign * c[0] > 0]
         dl = logits[1:]
         m = max(dl)
         exps = [math.exp(v - m) for v in dl]
