@@ -81,3 +81,20 @@ def test_fast_on_a_300_character_answer() -> None:
             answer_domain(text)
             times.append((time.perf_counter() - t0) * 1e6)
         assert statistics.median(times) < 200.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "A man in a white coat stands in a hospital corridor.",
+        "Two children are playing on a basketball court.",
+        "这是一家医院的大门。",
+        "图片里有一瓶药和一杯水。",
+        "这棵树好像得了病，叶子发黄。",
+        "图中是一家银行的门口。",
+    ],
+)
+def test_scene_descriptions_that_mention_a_domain_once(answer: str) -> None:
+    """Describing a hospital, a bank or a court is not talking about health, money or law."""
+    got, reason = answer_domain(answer)
+    assert got is None and reason.startswith("below threshold: ")
