@@ -13,7 +13,8 @@ from ray import serve
 from deployments.batch import BatchRunner
 from deployments.cache import CaptionCache
 from deployments.ingress import Ingress
-from deployments.llm import build_llm_app
+from deployments.instant_llm import InstantLLM
+from deployments.llm import build_llm_app, served_model_id
 from deployments.review import ReviewQueue
 from deployments.router import Router
 from deployments.vision import Vision
@@ -30,22 +31,25 @@ def _check_cluster(cfg: SeethinkConfig) -> None:
             check_packing(cfg, available_gpus=gpus if cfg.cluster.num_nodes else None)
 
 
-def _node(cls, section, name: str):
-    return serve.deployment(cls).options(**section.deployment_options(name))
+def _node(cls, section, name: str, cfg: SeethinkConfig):
+    return serve.deployment(cls).options(**section.deployment_options(name, cfg.server))
 
 
 def build_graph(cfg: SeethinkConfig) -> serve.Application:
     """Bind every node with the options its config section gives."""
     _check_cluster(cfg)
-    router = _node(Router, cfg.router, "Router").bind(cfg.router)
-    vision = _node(Vision, cfg.vision, "Vision").bind(cfg.vision)
-    cache = _node(CaptionCache, cfg.cache, "CaptionCache").bind(cfg.cache, vision)
-    review = _node(ReviewQueue, cfg.review, "ReviewQueue").bind(cfg.arbiter.review_db)
-    llm = build_llm_app(cfg.llm, "LLM")
+    router = _node(Router, cfg.router, "Router", cfg).bind(cfg.router)
+    vision = _node(Vision, cfg.vision, "Vision", cfg).bind(cfg.vision)
+    cache = _node(CaptionCache, cfg.cache, "CaptionCache", cfg).bind(cfg.cache, vision)
+    review = _node(ReviewQueue, cfg.review, "ReviewQueue", cfg).bind(cfg.arbiter.review_db)
+    if cfg.llm.engine == "instant":
+        llm = _node(InstantLLM, cfg.llm, "LLM", cfg).bind(served_model_id(cfg.llm))
+    else:
+        llm = build_llm_app(cfg.llm, "LLM", cfg.server)
+    ingress = _node(Ingress, cfg.ingress, "Ingress", cfg)
     batch = None
     if cfg.batch.enabled:
-        batch = _node(BatchRunner, cfg.batch, "BatchRunner").bind(cfg)
-    ingress = _node(Ingress, cfg.ingress, "Ingress")
+        batch = _node(BatchRunner, cfg.batch, "BatchRunner", cfg).bind(cfg)
     return ingress.bind(cfg, router, vision, cache, review, llm, batch)
 
 

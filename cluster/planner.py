@@ -39,8 +39,10 @@ from typing import Any
 
 import yaml
 
+from seethink.packing import UNITS as _UNITS
+from seethink.packing import pack
+
 # Shares are compared in integer units of 1/10000 of a card: 0.3 + 0.3 + 0.4 must equal 1.
-_UNITS = 10_000
 
 
 @dataclass(frozen=True)
@@ -168,29 +170,6 @@ def gpu_share(memory_gib: float, card_gib: float, step: float = 0.05) -> float:
 def memory_utilization(memory_gib: float, card_gib: float) -> float:
     """vLLM's ``gpu_memory_utilization`` (a share of the whole card), rounded up to 0.01."""
     return math.ceil(round(memory_gib / card_gib * 100, 6)) / 100
-
-
-def pack(cards: int, counts: dict[str, int], shares: dict[str, float]) -> list[dict[str, int]]:
-    """Place replicas on cards, first-fit decreasing; [] when they do not all fit.
-
-    Ray gives a fractional GPU request room on one card, never split across two, so this is
-    bin packing. Returns the replicas of each node per card.
-    """
-    units = {n: round(s * _UNITS) for n, s in shares.items()}
-    items = sorted(
-        (n for n, c in counts.items() for _ in range(c)), key=lambda n: units[n], reverse=True
-    )
-    free = [_UNITS] * cards
-    layout: list[dict[str, int]] = [dict.fromkeys(counts, 0) for _ in range(cards)]
-    for n in items:
-        for card in range(cards):
-            if units[n] <= free[card]:
-                free[card] -= units[n]
-                layout[card][n] += 1
-                break
-        else:
-            return []
-    return layout
 
 
 def _cards_for(counts: dict[str, int], shares: dict[str, float], limit: int = 4096) -> int | None:

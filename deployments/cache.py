@@ -15,13 +15,15 @@ from ray.serve.metrics import Counter, Gauge
 from seethink.config import CacheConfig
 from seethink.lru import BoundedCache
 
+from .handles import ResilientHandle
+
 
 class CaptionCache:
     """Captions by content hash; misses go to the vision deployment once per image."""
 
     def __init__(self, cfg: CacheConfig, vision):
         self.cfg = cfg
-        self.vision = vision
+        self.vision = ResilientHandle(vision, "vision")  # a lost replica is retried once
         self.cache = BoundedCache(cfg.max_entries, cfg.max_bytes, cfg.ttl_s, cfg.policy)
         self._inflight: dict[tuple, asyncio.Task] = {}
         self._model: tuple[str, str] | None = None

@@ -16,6 +16,7 @@ from seethink.batch.asgi import call_app
 from seethink.config import SeethinkConfig
 from seethink.protocol import Answer
 
+from .handles import ResilientHandle
 from .llm import LLMServerChat, served_model_id
 
 
@@ -69,11 +70,12 @@ class Ingress:
     def __init__(self, cfg: SeethinkConfig, router, vision, cache, review, llm, batch=None):
         chat = LLMServerChat(llm, served_model_id(cfg.llm))
         self.metrics = ServeMetrics()
+        # handles configured once: overload is a clean 503/429, a lost replica is retried once
         self.handles = Handles(
-            router=router,
-            vision=vision,
-            cache=cache,
-            review=review,
+            router=ResilientHandle(router, "router"),
+            vision=ResilientHandle(vision, "vision"),
+            cache=ResilientHandle(cache, "cache"),
+            review=ResilientHandle(review, "review", no_retry=("add",)),
             chat=chat,
             llm_health=chat.check_health,
             batch=batch,

@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ray.exceptions import RayActorError
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+
 from seethink.checkpoints import is_tiny, resolve_model_path
-from seethink.config import LLMNodeConfig
+from seethink.config import LLMNodeConfig, ServerConfig
 from seethink.generation import ChatBackend, ChatDelta, ChatError
 
 
@@ -21,7 +24,9 @@ def served_model_id(cfg: LLMNodeConfig) -> str:
     return cfg.model.replace("tiny:", "tiny-") if is_tiny(cfg.model) else cfg.model
 
 
-def build_llm_config(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
+def build_llm_config(
+    cfg: LLMNodeConfig, deployment_name: str = "LLM", overload: ServerConfig | None = None
+):
     """The Ray Serve LLM config for the profile's llm node."""
     from ray.serve.llm import LLMConfig
 
@@ -54,7 +59,7 @@ def build_llm_config(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
         )
         accelerator = {"kind": "cpu"}
     engine_kwargs.update(cfg.engine_kwargs)
-    opts = cfg.deployment_options(deployment_name)
+    opts = cfg.deployment_options(deployment_name, overload)
     return LLMConfig(
         model_loading_config={"model_id": served_model_id(cfg), "model_source": path},
         accelerator_config=accelerator,
@@ -67,6 +72,7 @@ def build_llm_config(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
             "autoscaling_config": opts["autoscaling_config"],
             "max_ongoing_requests": opts["max_ongoing_requests"],
             "max_queued_requests": opts["max_queued_requests"],
+            **({"backpressure_config": opts["backpressure_config"]} if overload else {}),
             "health_check_timeout_s": cfg.health_check_timeout_s,
             # The replica actor itself takes no resources: the engine's bundle holds them.
             "ray_actor_options": {"num_cpus": 0, "num_gpus": 0},
@@ -75,14 +81,16 @@ def build_llm_config(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
     )
 
 
-def build_llm_app(cfg: LLMNodeConfig, deployment_name: str = "LLM"):
+def build_llm_app(
+    cfg: LLMNodeConfig, deployment_name: str = "LLM", overload: ServerConfig | None = None
+):
     """The LLMServer deployment, ready to bind into the graph."""
     from ray.serve.llm import build_llm_deployment
 
     from .llm_node import LLMNode  # imports vLLM (~10 s): only where the node is built
 
     return build_llm_deployment(
-        build_llm_config(cfg, deployment_name),
+        build_llm_config(cfg, deployment_name, overload),
         override_serve_options={"name": deployment_name},
         deployment_cls=LLMNode,
     )
@@ -124,6 +132,17 @@ class LLMServerChat(ChatBackend):
 
     async def complete(self, messages, max_tokens, temperature):
         """The whole answer as one message (no per-token messages between the nodes)."""
+        for attempt in range(2):
+            try:
+                return await self._complete(messages, max_tokens, temperature)
+            except _RETRYABLE as e:
+                if attempt:
+                    raise ChatError(f"the LLM replica was lost: {type(e).__name__}") from None
+            except BackPressureError as e:
+                raise ChatError(str(e), overloaded=True) from None
+        raise AssertionError("unreachable")
+
+    async def _complete(self, messages, max_tokens, temperature):
         req = self._request(messages, max_tokens, temperature, stream=False)
         async for resp in self._stream.chat.remote(req):
             _raise_if_error(resp)
@@ -141,6 +160,22 @@ class LLMServerChat(ChatBackend):
         raise ChatError("the LLM returned no response")
 
     async def stream(self, messages, max_tokens, temperature):
+        """Token by token. A replica lost before the first token is retried once; after it,
+        the caller ends the stream with an error (tokens cannot be taken back)."""
+        for attempt in range(2):
+            started = False
+            try:
+                async for d in self._stream_once(messages, max_tokens, temperature):
+                    started = True
+                    yield d
+                return
+            except _RETRYABLE as e:
+                if started or attempt:
+                    raise ChatError(f"the LLM replica was lost: {type(e).__name__}") from None
+            except BackPressureError as e:
+                raise ChatError(str(e), overloaded=True) from None
+
+    async def _stream_once(self, messages, max_tokens, temperature):
         req = self._request(messages, max_tokens, temperature, stream=True)
         async for batch in self._stream.chat.remote(req):
             for item in batch if isinstance(batch, list) else [batch]:
@@ -164,6 +199,9 @@ class LLMServerChat(ChatBackend):
                     )
                 if usage and not chunk.get("choices"):
                     yield ChatDelta(text="", usage=usage)
+
+
+_RETRYABLE = (RayActorError, DeploymentUnavailableError)
 
 
 def _usage(u: dict) -> dict[str, int]:

@@ -346,7 +346,10 @@ def boot(profile: str, arbiter: bool | None, workdir: Path) -> str:
     from ray import serve
 
     from graph import build_app
+    from seethink.edge import ENV
 
+    for k, v in ENV.items():  # as scripts/serve.sh starts it
+        os.environ.setdefault(k, v)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     ray.init(num_cpus=6, include_dashboard=False, _temp_dir=str(workdir), log_to_driver=False)
     port = free_port()

@@ -6,4 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} RAY_USAGE_STATS_ENABLED=0
+# Serve's proxy runs seethink's edge middleware (JSON errors, body limits, Host check), and Serve
+# runs in its throughput-oriented mode (seethink/edge.py: ENV)
+export RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH=${RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH:-seethink.edge:proxy_middlewares}
+export RAY_SERVE_THROUGHPUT_OPTIMIZED=${RAY_SERVE_THROUGHPUT_OPTIMIZED:-1}
 exec .venv/bin/serve run graph:app profile="${SEETHINK_PROFILE:-cpu}"

@@ -26,7 +26,7 @@ from .auth import KeyStore, host_allowed
 from .config import SeethinkConfig
 from .generation import ChatBackend, ModelInputError
 from .images import decode_base64, fetch_image, load_image_bytes
-from .limits import BodyLimitMiddleware, RequestError, check_text
+from .limits import BodyLimitMiddleware, RequestError, check_text, request_id_of
 from .pipeline import Job, LLMUnavailable, Pipeline
 from .protocol import (
     GRAPH_MODEL,
@@ -385,6 +385,7 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
                   request_id=rid)  # fmt: skip
         if not body.stream:
             return oai.completion(await svc.answer(job, "chat"), body.model)
+        job.stream = True
         events = _deadline(svc.pipeline.events(job), s.request_timeout_s)
         stream = oai.sse_stream(
             events, rid, body.model,
@@ -448,23 +449,25 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
 
     @app.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
     async def readyz() -> JSONResponse:
-        """Ready only when every node answers."""
+        """Ready when every node the answers need answers; ``degraded`` while the LLM does not."""
         checks = {
-            "router": handles.router.info.remote(),
-            "vision": handles.vision.info.remote(),
-            "cache": handles.cache.stats.remote(),
-            "review": handles.review.stats.remote(),
-            "llm": handles.llm_health(),
+            "router": lambda: handles.router.info.remote(),
+            "vision": lambda: handles.vision.info.remote(),
+            "cache": lambda: handles.cache.stats.remote(),
+            "review": lambda: handles.review.stats.remote(),
+            "llm": handles.llm_health,
         }
         nodes = {}
-        for name, ref in checks.items():
+        for name, check in checks.items():
             try:
-                await asyncio.wait_for(ref, timeout=5)
+                await asyncio.wait_for(check(), timeout=5)
                 nodes[name] = "ok"
             except Exception as e:  # readiness reports, never raises
                 nodes[name] = f"unavailable ({type(e).__name__})"
-        ready = all(v == "ok" for v in nodes.values())
-        body = Readiness(ready=ready, nodes=nodes).model_dump()
+        # the LLM may be scaling from zero or down: cascade answers then fall back to the
+        # vision model, so the graph still serves (degraded) and stays in the load balancer
+        ready = all(v == "ok" for k, v in nodes.items() if k != "llm")
+        body = Readiness(ready=ready, degraded=nodes["llm"] != "ok", nodes=nodes).model_dump()
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return app
@@ -577,7 +580,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(request, err)
 
 
-
 class HostCheckMiddleware:
     """Serves only the Host headers in ``server.allowed_hosts`` (``*`` serves any): a page on
     another site that rebinds its DNS name to 127.0.0.1 cannot reach a local deployment."""
@@ -614,11 +616,12 @@ class RequestIdMiddleware:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        rid = new_request_id()
-        scope.setdefault("state", {})["request_id"] = rid
+        # Serve's proxy sends its id in X-Request-ID and echoes it on the response: reuse it, so
+        # the proxy's, the replicas' and the client's ids agree
+        rid, generated = request_id_of(scope)
 
         async def send_with_id(message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and generated:
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)

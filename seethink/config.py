@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .packing import pack
+
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "cluster" / "profiles"
 DEFAULT_PROFILE = "cpu"
 
@@ -79,7 +81,11 @@ class NodeConfig(_Strict):
         "starves batching and collapses throughput under load).",
     )
     max_queued_requests: int = Field(
-        -1, ge=-1, description="Requests waiting per caller before 503; -1 means unbounded."
+        128,
+        ge=-1,
+        description="Requests waiting for this node (per caller) before a fast 503/429 with "
+        "Retry-After; -1 means unbounded (never: an unbounded queue turns a burst into "
+        "client timeouts).",
     )
 
     @model_validator(mode="after")
@@ -90,8 +96,9 @@ class NodeConfig(_Strict):
             )
         return self
 
-    def deployment_options(self, name: str) -> dict[str, Any]:
-        """Options for ``serve.deployment(...).options(**these)``."""
+    def deployment_options(self, name: str, overload: ServerConfig | None = None) -> dict[str, Any]:
+        """Options for ``serve.deployment(...).options(**these)``; ``overload`` sets what a
+        full queue answers (status and Retry-After)."""
         actor: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
         if self.accelerator_type:
             actor["accelerator_type"] = self.accelerator_type
@@ -101,6 +108,7 @@ class NodeConfig(_Strict):
             "autoscaling_config": self.autoscaling_config.to_serve(),
             "max_ongoing_requests": self.max_ongoing_requests,
             "max_queued_requests": self.max_queued_requests,
+            **({"backpressure_config": overload.backpressure()} if overload else {}),
         }
 
 
@@ -128,6 +136,11 @@ class LLMNodeConfig(NodeConfig):
     """The chat LLM that thinks, on vLLM through Ray Serve LLM's LLMServer."""
 
     model: str = Field("tiny:glm4-chat", description="Local path, hub id, or tiny:glm4-chat.")
+    engine: Literal["vllm", "instant"] = Field(
+        "vllm",
+        description="vllm (Ray Serve LLM's LLMServer), or instant (answers at once with fixed "
+        "tokens: a measuring tool for the graph's own cost, never a default).",
+    )
     model_name: str | None = Field(None, description="Served model id (defaults to the path).")
     device: Literal["cpu", "gpu"] = Field("cpu", description="vLLM CPU build or CUDA build.")
     gpu_memory_utilization: float = Field(
@@ -167,6 +180,8 @@ class RouterNodeConfig(NodeConfig):
     cascade_keywords: list[str] = Field(default_factory=list, description="Force cascade.")
     direct_keywords: list[str] = Field(default_factory=list, description="Force direct.")
     num_cpus: float = 0.25
+    max_ongoing_requests: int = 256
+    max_queued_requests: int = 512
 
 
 class IngressConfig(NodeConfig):
@@ -177,7 +192,7 @@ class IngressConfig(NodeConfig):
     max_image_pixels: int = Field(40_000_000, ge=1, description="Largest decoded image (w*h).")
     fetch_timeout_s: float = Field(10.0, gt=0, description="Timeout fetching an image_url.")
     max_prompt_chars: int = Field(4000, ge=1, description="Longest question accepted.")
-    max_ongoing_requests: int = 256
+    max_ongoing_requests: int = 128
 
 
 class CacheConfig(NodeConfig):
@@ -194,6 +209,7 @@ class CacheConfig(NodeConfig):
     ttl_s: float = Field(3600.0, gt=0, description="Seconds a caption stays valid.")
     num_cpus: float = 0.1
     max_ongoing_requests: int = 1000
+    max_queued_requests: int = 1000
 
 
 class ReviewNodeConfig(NodeConfig):
@@ -241,6 +257,10 @@ class ServerConfig(_Strict):
         503, description="Status when a queue is full (with Retry-After)."
     )
     retry_after_s: int = Field(1, ge=1, description="Retry-After sent with overload answers.")
+
+    def backpressure(self) -> dict[str, Any]:
+        """Serve's answer to a request that finds a node's queue full."""
+        return {"status_code": self.overload_status, "retry_after_s": self.retry_after_s}
 
 
 class AuthConfig(_Strict):
@@ -389,7 +409,9 @@ class SeethinkConfig(_Strict):
     batch: BatchConfig = Field(default_factory=BatchConfig)
 
     def gpu_nodes(self) -> dict[str, NodeConfig]:
-        return {n: getattr(self, n) for n in ("ingress", "router", "vision", "llm")}
+        return {
+            n: getattr(self, n) for n in ("ingress", "router", "vision", "cache", "review", "llm")
+        }
 
     @model_validator(mode="after")
     def _fits(self) -> SeethinkConfig:
@@ -439,6 +461,15 @@ def check_packing(cfg: SeethinkConfig, available_gpus: float | None = None) -> N
         raise ConfigError(
             f"{parts} = {total:g} GPUs, but the cluster has {available_gpus:g}; lower a "
             "num_gpus fraction or max_replicas, or add GPUs (cluster.gpus_per_node / num_nodes)"
+        )
+    counts = {n: getattr(cfg, n).autoscaling_config.max_replicas for n in demand}
+    shares = {n: getattr(cfg, n).num_gpus for n in demand}
+    if demand and not pack(int(available_gpus + 1e-9), counts, shares):
+        layout = ", ".join(f"{counts[n]} x {shares[n]:g} ({n})" for n in demand)
+        raise ConfigError(
+            f"{layout} add up to {total:g} GPUs but do not fit on {available_gpus:g} cards: a "
+            "replica's share must fit on one card; choose fractions that tile a card (e.g. "
+            "0.5 + 0.25 + 0.25) or add GPUs"
         )
 
 

@@ -66,10 +66,17 @@ class ChatError(RuntimeError):
     """The LLM failed. ``caused_by_request`` separates a bad request (the client's fault:
     never counted against the circuit breaker) from a failure of the LLM service."""
 
-    def __init__(self, message: str, caused_by_request: bool = False, status: int = 503):
+    def __init__(
+        self,
+        message: str,
+        caused_by_request: bool = False,
+        status: int = 503,
+        overloaded: bool = False,
+    ):
         super().__init__(message)
         self.caused_by_request = caused_by_request
         self.status = status
+        self.overloaded = overloaded  # the LLM's queue is full: shed load, it is not sick
 
 
 class ChatBackend(abc.ABC):

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from routing import answer_domain
+
 from .breaker import CircuitBreaker
 from .coherence import coherence
 from .config import SeethinkConfig
@@ -84,6 +86,7 @@ class Job:
     max_tokens: int | None = None
     temperature: float | None = None
     request_id: str = field(default_factory=new_request_id)
+    stream: bool = False  # the client reads tokens as they come (SSE)
     system: str | None = None  # text-only chat: the caller's system prompt
     history: list[dict] = field(default_factory=list)  # text-only chat: earlier turns
 
@@ -181,19 +184,25 @@ class Pipeline:
     # -- facts and deadlines --------------------------------------------------------------
 
     async def models(self) -> dict[str, ModelInfo]:
-        """Name and version of every model, as reported by the node that owns it (once)."""
-        if not self._models:
+        """Name and version of every model, as reported by the node that owns it.
+
+        Asked once and remembered. The LLM may be down or scaling from zero: then it is named
+        with version "unavailable" for now (asked again later), and nothing waits for it.
+        """
+        if "router" not in self._models:
             t = self.cfg.server.node_timeout_s
-            router, vision, llm = await asyncio.gather(
+            router, vision = await asyncio.gather(
                 self._call("router", self.router.info.remote(), t),
                 self._call("vision", self.vision.info.remote(), t),
-                self._call("llm", self.chat.info(), t),
             )
-            self._models = {
-                "router": ModelInfo(**router),
-                "vision": ModelInfo(**vision),
-                "llm": ModelInfo(**llm),
-            }
+            self._models.update(router=ModelInfo(**router), vision=ModelInfo(**vision))
+        if "llm" not in self._models:
+            try:
+                async with asyncio.timeout(min(2.0, self.cfg.server.node_timeout_s)):
+                    self._models["llm"] = ModelInfo(**(await self.chat.info()))
+            except Exception:  # down, starting, or scaling from zero: ask again next time
+                missing = ModelInfo(name=self.chat.model_id, version="unavailable")
+                return {**self._models, "llm": missing}
         return self._models
 
     @staticmethod
@@ -371,7 +380,13 @@ class Pipeline:
         messages = self._messages(job, caption)
         try:
             async with asyncio.timeout(llm.timeout_s):
-                async for d in self.chat.stream(messages, max_tokens, temperature):
+                # JSON answers take the whole answer in one message; streams token by token
+                pieces = (
+                    self.chat.stream(messages, max_tokens, temperature)
+                    if job.stream
+                    else _aiter(await self.chat.complete(messages, max_tokens, temperature))
+                )
+                async for d in pieces:
                     if d.usage:
                         usage = Usage(**{**usage.model_dump(), **d.usage})
                     if d.logprobs:
@@ -380,30 +395,44 @@ class Pipeline:
                         finish = d.finish_reason
                     if d.text:
                         parts.append(d.text)
-                        yield Delta(d.text)
+                        if job.stream:
+                            yield Delta(d.text)
         except asyncio.CancelledError:
             self.breaker.release(permit)
             raise
         except TimeoutError:
             self.breaker.record_failure(permit)
             logger.warning("request %s: LLM timed out after %gs", job.request_id, llm.timeout_s)
-            yield Thought(None, "llm_timeout")
-            return
+            failure = "llm_timeout"
         except ChatError as e:
             if e.caused_by_request:
                 self.breaker.release(permit)
                 raise APIError(str(e), e.status, "llm_rejected_request") from None
-            self.breaker.record_failure(permit)
+            if e.overloaded:  # a full queue is load to shed, not a sick LLM
+                self.breaker.release(permit)
+            else:
+                self.breaker.record_failure(permit)
             logger.warning("request %s: LLM failed: %s", job.request_id, e)
-            yield Thought(None, "llm_unavailable")
-            return
+            failure = "llm_overloaded" if e.overloaded else "llm_unavailable"
         except Exception:  # any other failure of the LLM service degrades the answer
             self.breaker.record_failure(permit)
             logger.exception("request %s: LLM call failed", job.request_id)
-            yield Thought(None, "llm_unavailable")
-            return
+            failure = "llm_unavailable"
+        else:
+            failure = None
         finally:
             timer.add("llm", t)
+        if failure is not None:
+            if parts and job.stream:
+                # tokens already reached the client: end the stream with an in-band error
+                raise APIError(
+                    "the LLM stopped answering mid-stream; retry the request",
+                    503,
+                    "llm_interrupted",
+                    headers={"Retry-After": "1"},
+                )
+            yield Thought(None, failure)
+            return
         self.breaker.record_success(permit)
         usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
         text = Text("".join(parts).strip(), confidence_from_logprobs(logprobs),
@@ -506,11 +535,17 @@ class Pipeline:
         ]
 
     def _disclaimer(self, domain: str, answer: str, lang: str) -> tuple[str | None, str | None]:
-        texts = getattr(self.cfg.disclaimers, domain, None)
-        reason = "question" if texts else None
-        if not texts:
-            return None, None
-        return texts.get(lang) or texts.get("en") or next(iter(texts.values()), None), reason
+        """The disclaimer and why: the question's domain, else what the answer talks about
+        (diagnosis, medication, money, law) even when the question looked plain."""
+        reason = "question"
+        if getattr(self.cfg.disclaimers, domain, None) is None:
+            found, why = answer_domain(answer)
+            if found is None:
+                return None, None
+            domain, reason = found, f"answer: {why}"
+        texts = getattr(self.cfg.disclaimers, domain)
+        text = texts.get(lang) or texts.get("en") or next(iter(texts.values()), None)
+        return text, reason if text else None
 
     def _answer_key(self, job: Job, d: Decision, models: dict[str, ModelInfo]) -> tuple | None:
         """Repeated identical deterministic requests are answered from memory."""
@@ -521,6 +556,11 @@ class Pipeline:
             return None
         versions = tuple((k, m.version) for k, m in sorted(models.items()))
         return (job.image.sha256, job.prompt, d.route, job.max_tokens, versions)
+
+
+async def _aiter(items):
+    for item in items:
+        yield item
 
 
 def from_cache(cached: Answer, job: Job, timer: Timer) -> Event:

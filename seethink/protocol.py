@@ -162,7 +162,7 @@ class Answer(BaseModel):
     degraded: bool = False
     notice: str | None = Field(None, description="Why the answer is vision-only, if it is.")
     degraded_reason: str | None = Field(
-        None, description="llm_timeout, llm_unavailable or circuit_open."
+        None, description="llm_timeout, llm_unavailable, llm_overloaded or circuit_open."
     )
     disclaimer: str | None = None
     disclaimer_reason: str | None = Field(None, description="question, or answer: why.")
@@ -220,7 +220,10 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    ready: bool
+    ready: bool = Field(..., description="Every node the answers need is up.")
+    degraded: bool = Field(
+        False, description="The LLM is not answering: cascade answers fall back to vision."
+    )
     nodes: dict[str, str]
 
 

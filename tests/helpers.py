@@ -30,6 +30,8 @@ def png_bytes(color=(200, 30, 30), size=(96, 64), seed: int = 0, fmt: str = "PNG
     im = Image.new("RGB", size, color)
     d = ImageDraw.Draw(im)
     d.rectangle([seed % size[0], 0, seed % size[0] + 8, 8], fill=(255 - color[0], 255, 0))
+    for i in range(4):  # the seed itself, in the bottom row: distinct seeds, distinct images
+        im.putpixel((i, size[1] - 1), ((seed >> (8 * i)) & 255, 0, 0))
     buf = io.BytesIO()
     im.save(buf, fmt)
     return buf.getvalue()

@@ -21,18 +21,19 @@ def _vision_replicas(app: str) -> dict:
 def test_burst_scales_vision_up_then_down(graph):
     assert _vision_replicas(graph.app) == {"RUNNING": 1}
     stop = threading.Event()
-    image = b64(png_bytes(seed=900))
     sent = [0]
 
     def client():
         s = requests.Session()
         while not stop.is_set() and sent[0] < 3000:  # bounded in count and in time
+            sent[0] += 1
+            # a new image each time: no cache can answer, the vision node does the work
+            image = b64(png_bytes(seed=90_000 + sent[0]))
             s.post(
                 graph.url + "/infer",
                 json={"image_base64": image, "prompt": "What colour?", "route": "direct"},
                 timeout=60,
             )
-            sent[0] += 1
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(24)]
     for t in threads:

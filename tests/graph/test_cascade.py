@@ -10,7 +10,7 @@ import pytest
 import ray
 
 from seethink.checkpoints import checkpoint_version, resolve_model_path
-from tests.conftest import restart_graph
+from tests.harness import REVIEWER, restart_graph
 from tests.helpers import b64, png_bytes
 
 pytestmark = pytest.mark.slow
@@ -105,7 +105,7 @@ def test_forced_conflict_is_queued_for_review_and_survives_a_restart(graph):
     body = _cascade(graph, seed=305, prompt="Is this mushroom safe to eat?")
     assert body["needs_review"] is True and body["review_id"]
     assert 0.0 <= body["consistency"] <= 1.0
-    listed = {c["id"]: c for c in graph.get("/review").json()["data"]}
+    listed = {c["id"]: c for c in graph.get("/review", headers=REVIEWER).json()["data"]}
     case = listed[body["review_id"]]
     assert case["request_id"] == body["request_id"]
     assert case["question"] == "Is this mushroom safe to eat?"
@@ -114,20 +114,24 @@ def test_forced_conflict_is_queued_for_review_and_survives_a_restart(graph):
 
     # restart the whole graph: delete the application, deploy it again from the same config
     restart_graph(graph)
-    r = graph.get("/review", params={"status": "all"})
+    r = graph.get("/review", params={"status": "all"}, headers=REVIEWER)
     assert body["review_id"] in {c["id"] for c in r.json()["data"]}, "lost in the restart"
 
-    done = graph.post(f"/review/{body['review_id']}", json={"resolution": "answer was wrong"})
+    done = graph.post(
+        f"/review/{body['review_id']}", json={"resolution": "answer was wrong"}, headers=REVIEWER
+    )
     assert done.status_code == 200 and done.json()["status"] == "resolved"
-    assert body["review_id"] not in {c["id"] for c in graph.get("/review").json()["data"]}
-    missing = graph.post("/review/nope", json={"resolution": "x"})
+    assert done.json()["reviewer"].startswith("key-")
+    still_open = graph.get("/review", headers=REVIEWER).json()["data"]
+    assert body["review_id"] not in {c["id"] for c in still_open}
+    missing = graph.post("/review/nope", json={"resolution": "x"}, headers=REVIEWER)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-    bad = graph.get("/review", params={"status": "weird"})
+    bad = graph.get("/review", params={"status": "weird"}, headers=REVIEWER)
     assert bad.status_code == 400 and "expected one of" in bad.json()["error"]["message"]
 
 
 def test_llm_down_degrades_to_vision_within_the_deadline_then_recovers(graph):
-    from tests.conftest import GRAPH_OVERRIDES
+    from tests.harness import GRAPH_OVERRIDES
 
     deadline_s = GRAPH_OVERRIDES["llm"]["timeout_s"]
     ray.kill(_replica_actor("LLM"), no_restart=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 # isolated: runs before the shared graph boots (conftest), so that two Ray clusters with two
 # vLLM engines never compete for the two cores and fail health checks.

@@ -9,7 +9,7 @@ import pytest
 
 from seethink import regression
 from seethink.checkpoints import checkpoint_version, resolve_model_path
-from tests.conftest import deploy
+from tests.harness import deploy
 
 pytestmark = pytest.mark.slow
 

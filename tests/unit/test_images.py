@@ -19,7 +19,7 @@ from seethink.images import (
     load_image_bytes,
     prepare_image,
 )
-from tests.conftest import png_bytes
+from tests.helpers import png_bytes
 
 
 def encode(im: Image.Image, fmt: str, **kw) -> bytes:

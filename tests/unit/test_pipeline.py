@@ -213,3 +213,18 @@ def test_a_review_store_failure_still_returns_the_answer(tmp_path):
     p.review = FakeHandle(Broken())
     res = run(p, job(seed=23))
     assert res["needs_review"] is True and res["review_id"] is None and failures == [1]
+
+
+def test_a_plain_question_whose_answer_talks_medicine_gets_the_disclaimer(tmp_path):
+    answer = "This looks like eczema; see a doctor and try a hydrocortisone cream."
+    p, _, _ = make(tmp_path, chat=FakeChat(answer=answer))
+    res = run(p, job("What is going on here?", route="cascade", seed=40))
+    assert res["domain"] == "none"
+    assert res["disclaimer"] == "AI-assisted suggestion, for reference only"
+    assert res["disclaimer_reason"].startswith("answer: medical")
+
+
+def test_a_sensitive_question_says_the_question_decided_the_disclaimer(tmp_path):
+    p, _, _ = make(tmp_path)
+    res = run(p, job("Is this rash serious?", seed=41))
+    assert res["disclaimer_reason"] == "question"

@@ -30,7 +30,7 @@ from seethink.store import (
     open_review_store,
 )
 from seethink.store.thumbnail import thumbnail_data_url
-from tests.conftest import free_port, png_bytes
+from tests.helpers import free_port, png_bytes
 from tests.pg import postgres_dsn  # noqa: F401  (module-scoped fixture)
 
 BACKENDS = ["sqlite", "postgres"]

@@ -1,0 +1,148 @@
+"""Where the graph's own time goes: CPU per request in every process, on the instant profile.
+
+    .venv/bin/python scripts/graph_cost.py                      # boots the instant profile
+    .venv/bin/python scripts/graph_cost.py --pyspy              # + the ingress's hottest functions
+
+The instant profile's models answer at once, so what is left is the graph: the proxy, the
+ingress (HTTP, validation, image checks, the pipeline), the hops to router, cache, vision and
+LLM, and Serve's own bookkeeping. For the direct and cascade routes it prints throughput and
+latency at 1 and 64 clients, then the CPU milliseconds each process spent per request (from
+the processes' own CPU counters, so other load on the machine does not inflate them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import httpx  # noqa: E402
+from benchlib import (  # noqa: E402
+    Row,
+    cpu_by_label,
+    free_port,
+    make_image,
+    print_rows,
+    run_load,
+    tree_procs,
+)
+
+
+def boot(workdir: Path) -> str:
+    import ray
+    from ray import serve
+
+    from graph import build_app
+    from seethink.edge import ENV
+
+    for k, v in ENV.items():
+        os.environ.setdefault(k, v)
+    ray.init(num_cpus=6, include_dashboard=False, _temp_dir=str(workdir), log_to_driver=False)
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    app = build_app({"profile": "instant", "arbiter": {"review_db": str(workdir / "r.db")}})
+    serve.run(app, name="seethink", route_prefix="/")
+    return f"http://127.0.0.1:{port}"
+
+
+def caller(client: httpx.AsyncClient, route: str, images: list[str]):
+    async def call(i: int) -> str | None:
+        body = {"image_base64": images[i % len(images)], "prompt": f"Why is this here? {i}",
+                "route": route}  # fmt: skip
+        r = await client.post("/infer", json=body)
+        return None if r.status_code == 200 else f"HTTP {r.status_code}: {r.text[:100]}"
+
+    return call
+
+
+async def measure(url: str, n: int, levels: list[int]) -> tuple[list[Row], dict]:
+    images = [base64.b64encode(make_image(i)).decode() for i in range(256)]
+    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+    rows, cpu = [], {}
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as c:
+        for route in ("direct", "cascade"):
+            await run_load(caller(c, route, images), 32, 8, 60)  # warm
+            before = cpu_by_label(tree_procs(os.getpid()))
+            total = 0
+            for conc in levels:
+                r = await run_load(caller(c, route, images), n, conc, 60)
+                rows.append(Row.of(f"instant {route}", "graph", conc, r))
+                total += len(r.latencies)
+            after = cpu_by_label(tree_procs(os.getpid()))
+            cpu[route] = {k: (after.get(k, 0) - before.get(k, 0)) / total * 1000 for k in after}
+    return rows, cpu
+
+
+def pyspy_top(url: str, seconds: int = 15) -> None:
+    """The ingress's hottest functions under cascade load (py-spy, if installed)."""
+    import psutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    pid = next(p.pid for p in psutil.process_iter(["cmdline"])
+               if "ServeReplica:seethink:Ingress" in " ".join(p.info["cmdline"] or []))  # fmt: skip
+    out = Path(tempfile.mkdtemp()) / "ingress.txt"
+    images = [base64.b64encode(make_image(i)).decode() for i in range(64)]
+
+    async def load():
+        async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+            await run_load(caller(c, "cascade", images), 10**6, 16, 60)
+
+    proc = subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(seconds), "-f", "raw",
+                             "-o", str(out), "--nonblocking"])  # fmt: skip
+    task_loop = asyncio.new_event_loop()
+    try:
+        task_loop.run_until_complete(asyncio.wait_for(load(), seconds + 2))
+    except TimeoutError:
+        pass
+    proc.wait(timeout=60)
+    own: dict[str, int] = {}
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        total += int(count)
+        for f in {fr.split(" (")[0] + " " + fr.split("/")[-1].rstrip(")") for fr in frames}:
+            own[f] = own.get(f, 0) + int(count)
+    print(f"\ningress: share of samples in which a function was on the stack ({total} samples)")
+    for f, c in sorted(own.items(), key=lambda kv: -kv[1])[:25]:
+        print(f"  {c / total * 100:5.1f}%  {f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--url", help="an instant-profile graph already running (loopback)")
+    ap.add_argument("--requests", type=int, default=256)
+    ap.add_argument("--concurrency", default="1,64")
+    ap.add_argument("--pyspy", action="store_true")
+    args = ap.parse_args()
+    url = args.url or boot(Path(tempfile.mkdtemp(prefix="seethink-cost-")))
+    levels = [int(x) for x in args.concurrency.split(",")]
+    rows, cpu = asyncio.run(measure(url, args.requests, levels))
+    print_rows(rows)
+    labels = sorted({k for v in cpu.values() for k in v if max(c[k] for c in cpu.values()) > 0.05},
+                    key=lambda k: -cpu["cascade"].get(k, 0))  # fmt: skip
+    print("\nCPU ms per request, by process (instant profile; all concurrency levels together)\n")
+    print(f"| {'process':<34} | direct | cascade |")
+    print(f"|{'-' * 36}|--------|---------|")
+    for k in labels:
+        print(f"| {k:<34} | {cpu['direct'].get(k, 0):6.2f} | {cpu['cascade'].get(k, 0):7.2f} |")
+    print(f"| {'total':<34} | {sum(cpu['direct'].values()):6.2f} |"
+          f" {sum(cpu['cascade'].values()):7.2f} |")  # fmt: skip
+    if args.pyspy:
+        pyspy_top(url)
+    time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Middleware for Ray Serve's HTTP proxy: the true edge, before any replica.
+
+Serve runs these around its proxy when ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH`` is
+``seethink.edge:proxy_middlewares`` in the environment Ray starts with (``scripts/serve.sh`` and
+the tests set it). There:
+- the proxy's own answers (a full ingress queue: 503/429 with Retry-After; its request timeout:
+  408; a dead ingress replica: 500/503) are plain text: they become the API's JSON error shape,
+  with the request id and without internals;
+- bodies are capped while they are read and must arrive in time, before the proxy buffers them
+  for a replica (the ingress app checks again: it can run behind other proxies too);
+- Host headers outside ``server.allowed_hosts`` are refused.
+
+Settings come from the profile and ``SEETHINK_*`` variables the proxy sees (``load_config``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .protocol import APIError
+
+logger = logging.getLogger("ray.serve")
+
+_MESSAGES = {
+    408: ("the request took too long", "request_timeout"),
+    429: ("the server is overloaded; retry after the Retry-After delay", "overloaded"),
+    503: (
+        "the server is overloaded or a node is unavailable; retry after the Retry-After delay",
+        "overloaded",
+    ),  # fmt: skip
+    500: ("internal error", "internal_error"),
+}
+
+
+class JSONErrorMiddleware:
+    """Rewrites non-JSON error answers (the proxy's plain text) into ``{"error": {...}}``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start: Message | None = None
+
+        async def send_json_errors(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                ctype = _header(message, b"content-type") or b""
+                if message["status"] >= 400 and not ctype.startswith(b"application/json"):
+                    start = message  # hold it: the body is replaced
+                    return
+                await send(message)
+            elif message["type"] == "http.response.body" and start is not None:
+                if message.get("more_body"):
+                    return  # drop the proxy's text
+                await _send_error(send, start)
+                start = None
+            else:
+                await send(message)
+
+        await self.app(scope, receive, send_json_errors)
+
+
+async def _send_error(send: Send, start: Message) -> None:
+    status = start["status"]
+    text, code = _MESSAGES.get(status, ("request failed", "http_error"))
+    if status >= 500 and status not in _MESSAGES:
+        text, code = _MESSAGES[500]
+    rid = (_header(start, b"x-request-id") or b"").decode("latin-1") or None
+    body = json.dumps(APIError(text, status, code).body(rid)).encode()
+    keep = [(k, v) for k, v in start.get("headers", []) if k.lower() in (b"retry-after",
+            b"x-request-id")]  # fmt: skip
+    headers = [*keep, (b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]  # fmt: skip
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(message: Message, name: bytes) -> bytes | None:
+    for k, v in message.get("headers", []):
+        if k.lower() == name:
+            return v
+    return None
+
+
+def proxy_middlewares() -> list[Middleware]:
+    """What Serve's proxy runs (``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH``)."""
+    from .api import HostCheckMiddleware
+    from .config import load_config
+    from .limits import BodyLimitMiddleware
+
+    srv = load_config().server
+    logger.info("seethink edge: JSON errors, body cap %d bytes, hosts %s",
+                srv.max_body_bytes, srv.allowed_hosts)  # fmt: skip
+    # the last is outermost: host check, then body limits, then JSON errors around the proxy
+    return [
+        Middleware(JSONErrorMiddleware),
+        Middleware(
+            BodyLimitMiddleware,
+            max_body_bytes=srv.max_body_bytes,
+            body_timeout_s=srv.body_timeout_s,
+            max_json_depth=srv.max_json_depth,
+        ),
+        Middleware(HostCheckMiddleware, allowed=srv.allowed_hosts),
+    ]
+
+
+# The environment Ray should start with for this graph (scripts/serve.sh exports the same):
+# the edge middleware in Serve's proxy, and Serve's throughput-oriented mode (no per-call access
+# log lines, user code on the replica's event loop, gRPC between deployments).
+ENV = {
+    "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "seethink.edge:proxy_middlewares",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+}
