@@ -9,10 +9,11 @@ cloud deployment gets::
     python -m cluster.gen --profile cluster-local  # the same for the local profile
     python -m cluster.gen --check                  # exit 1 and list drift in the cloud files
 
-The head is CPU-only: it holds the ingress, router, caption cache and review queue at their
-max replicas. Each model node (vision, llm) gets a worker type that offers its accelerator type,
-one card per node (cluster.gpus_per_node) and only the CPUs its replicas reserve there, so a
-full GPU node has no room for the CPU-only deployments.
+The head is CPU-only: it holds every deployment other than the models (ingress, router, caption
+cache, review queue, batch runner) at their max replicas. Each model node (vision, llm) gets a
+worker type that offers its accelerator type, one card per node (cluster.gpus_per_node) and only
+the CPUs its replicas reserve there, so a full GPU node has no room for the CPU-only
+deployments.
 """
 
 from __future__ import annotations
@@ -32,9 +33,6 @@ from seethink.config import NodeConfig, SeethinkConfig, load_config
 CLUSTER_DIR = Path(__file__).resolve().parent
 CLOUD_PROFILE = "cluster"
 HEAD = "head"
-# The deployments the head holds; the review queue is fixed in graph.py at 1 x 0.05 CPU.
-CPU_NODES = ("ingress", "router", "cache")
-REVIEW_CPUS = 0.05
 MODEL_NODES = ("vision", "llm")
 
 
@@ -69,6 +67,16 @@ def replicas_per_node(node: NodeConfig, gpus_per_node: int) -> int:
     return int(gpus_per_node // node.num_gpus)
 
 
+def head_sections(cfg: SeethinkConfig) -> dict[str, NodeConfig]:
+    """The deployments the head holds: every node section other than the models (ingress,
+    router, cache, review, batch, ...), counted whether or not a feature in it is enabled."""
+    return {
+        name: node
+        for name in type(cfg).model_fields
+        if name not in MODEL_NODES and isinstance(node := getattr(cfg, name), NodeConfig)
+    }
+
+
 def node_types(cfg: SeethinkConfig | str) -> dict[str, NodeType]:
     """The head and one worker type per model node, derived from the profile."""
     if isinstance(cfg, str):
@@ -76,15 +84,12 @@ def node_types(cfg: SeethinkConfig | str) -> dict[str, NodeType]:
     gpus = cfg.cluster.gpus_per_node
     if gpus < 1:
         raise GenError(f"profile '{cfg.profile}' has no GPU nodes (cluster.gpus_per_node = 0)")
-    head_cpus = REVIEW_CPUS + sum(
-        getattr(cfg, n).num_cpus * getattr(cfg, n).autoscaling_config.max_replicas
-        for n in CPU_NODES
-    )
-    out = {
-        HEAD: NodeType(
-            HEAD, {"CPU": float(math.ceil(head_cpus - 1e-9))}, holds=[*CPU_NODES, "review"]
-        )
-    }
+    on_head = head_sections(cfg)
+    for name, node in on_head.items():
+        if node.num_gpus:
+            raise GenError(f"{name}.num_gpus={node.num_gpus}: the head is CPU-only")
+    head_cpus = sum(n.num_cpus * n.autoscaling_config.max_replicas for n in on_head.values())
+    out = {HEAD: NodeType(HEAD, {"CPU": float(math.ceil(head_cpus - 1e-9))}, holds=list(on_head))}
     for name in MODEL_NODES:
         node = getattr(cfg, name)
         if not node.accelerator_type:
