@@ -12,7 +12,7 @@ from ray.serve.metrics import Counter, Histogram
 
 from seethink.api import Handles, Metrics, make_app
 from seethink.auth import host_allowed
-from seethink.batch.asgi import call_app
+from seethink.batch.asgi import OnlineLoad, OnlineLoadMiddleware, call_app
 from seethink.config import SeethinkConfig
 from seethink.protocol import Answer
 
@@ -81,10 +81,14 @@ class Ingress:
             batch=batch,
         )
         self.cfg = cfg
+        self.online = OnlineLoad()
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         # Serve keeps the built app as the (read-only) ``self.app`` property
-        return make_app(self.cfg, self.handles, self.metrics)
+        app = make_app(self.cfg, self.handles, self.metrics)
+        # online requests in flight, so batch lines can give them the right of way
+        app.add_middleware(OnlineLoadMiddleware, load=self.online)
+        return app
 
     async def run_line(self, method: str, url: str, body: dict | str) -> dict:
         """One batch line through this replica's own app, as if it came over HTTP:
@@ -104,6 +108,8 @@ class Ingress:
                 self._line_app = getattr(self, "app", None) or make_app(
                     cfg, self.handles, self.metrics
                 )
+        b = self.cfg.batch
+        await self.online.wait_quiet(b.online_quiet_s, b.online_max_wait_s)
         return await call_app(self._line_app, method, url, body)
 
     def stats(self) -> dict:

@@ -6,7 +6,8 @@ measures, on distinct images (no cache hits across rows):
 - batch job: the same number of lines through the Ray Data job (``deployments.batch.run_job``)
   with ``--clients`` lines in flight, as ``python -m seethink.batch`` runs it;
 - batch API: a batch created with the openai SDK at the profile's ``batch.max_concurrency``;
-- online p50 at one client, idle and while that batch runs (the priority the issue asks for).
+- online p50 at one client (a pause of ``--think-ms`` between requests), idle and while that
+  batch runs (the priority the issue asks for).
 
     flock /tmp/seethink-heavy.lock .venv/bin/python scripts/bench_batch.py --lines 64
 """
@@ -75,6 +76,7 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=64)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--probes", type=int, default=20, help="online requests for each p50")
+    ap.add_argument("--think-ms", type=float, default=200, help="pause between online probes")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -118,7 +120,10 @@ def main() -> None:
         rows["batch_job_img_s"] = done / (time.perf_counter() - t0)
         rows["batch_job_ok"] = done
 
-        _, idle = online(url, [body(i, 3000) for i in range(args.probes)], 1)
+        idle: list[float] = []
+        for i in range(args.probes):
+            idle += online(url, [body(i, 3000)], 1)[1]
+            time.sleep(args.think_ms / 1000)
         rows["online_p50_idle_ms"] = statistics.median(idle)
 
         client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
@@ -147,6 +152,7 @@ def main() -> None:
                 _, lat = online(url, [body(i, 5000)], 1)
                 busy.extend(lat)
                 i += 1
+                time.sleep(args.think_ms / 1000)
 
         th = threading.Thread(target=probe)
         while client.batches.retrieve(b.id).status != "in_progress":
@@ -162,6 +168,7 @@ def main() -> None:
         rows["batch_api_status"] = b.status
         rows["online_p50_during_batch_ms"] = statistics.median(busy) if busy else None
         rows["online_probes_during_batch"] = len(busy)
+        rows["probe_think_ms"] = args.think_ms
         if busy:
             rows["p50_ratio"] = rows["online_p50_during_batch_ms"] / rows["online_p50_idle_ms"]
     finally:

@@ -39,7 +39,7 @@ def make_batch_router(svc: Service, batches) -> APIRouter:
     """Routes for files and batches; inference API keys apply to all of them."""
     max_file = svc.cfg.batch.max_file_bytes
 
-    def api_key(request: Request) -> None:
+    async def api_key(request: Request) -> None:
         if not svc.api_keys.check(request.headers.get("authorization")):
             raise APIError(
                 "missing or invalid API key: send Authorization: Bearer <key>",

@@ -378,6 +378,15 @@ class BatchConfig(NodeConfig):
         "are recorded as errors.",
     )
     poll_s: float = Field(1.0, gt=0, description="How often the runner looks for new batches.")
+    online_quiet_s: float = Field(
+        0.05,
+        ge=0,
+        description="A batch line starts only after the Ingress replica has had no online "
+        "request in flight for this long (online traffic keeps priority) ...",
+    )
+    online_max_wait_s: float = Field(
+        5.0, ge=0, description="... waiting at most this long per line (batches never starve)."
+    )
 
 
 class ClusterConfig(_Strict):

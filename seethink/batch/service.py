@@ -128,6 +128,10 @@ class BatchService:
             self._run_lines(batch_id, lines)
             if self._stop.is_set():
                 return b  # shutting down: the next replica resumes it
+            if self._expired(batch_id):
+                self._expire(batch_id, lines)
+                self._finalize(batch_id, "expired", ("in_progress",))
+                return self.store.require_batch(batch_id)
             self.store.transition(batch_id, "finalizing", ("in_progress",))
             b = self.store.require_batch(batch_id)
         if b["status"] == "finalizing":
@@ -139,11 +143,32 @@ class BatchService:
     def _status(self, batch_id: str) -> str:
         return self.store.require_batch(batch_id)["status"]
 
+    def _expired(self, batch_id: str) -> bool:
+        expires = self.store.require_batch(batch_id)["expires_at"]
+        return expires is not None and time.time() >= expires
+
+    def _expire(self, batch_id: str, lines: list[Line]) -> None:
+        """Lines not run within the completion window become errors (OpenAI's
+        ``batch_expired``), so every custom_id still appears exactly once."""
+        done = self.store.done_lines(batch_id)
+        msg = "this request was not run before the batch's completion window ended"
+        self.store.record(batch_id, [
+            LineResult(ln.line, ln.custom_id, 0, error={"code": "batch_expired", "message": msg})
+            for ln in lines if ln.line not in done
+        ])  # fmt: skip
+
     def _run_lines(self, batch_id: str, lines: list[Line]) -> None:
         """Run the lines not yet stored; store each result as it arrives. A pass in which
         calls failed without an answer is repeated (a restarting graph); after ``max_passes``
         passes that made progress, lines still failing are stored as errors."""
-        stopped = lambda: self._stop.is_set() or self._status(batch_id) != "in_progress"  # noqa: E731
+
+        def stopped() -> bool:
+            return (
+                self._stop.is_set()
+                or self._status(batch_id) != "in_progress"
+                or self._expired(batch_id)
+            )
+
         passes, idle_waits = 0, 0
         while True:
             done = self.store.done_lines(batch_id)

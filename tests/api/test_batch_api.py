@@ -424,3 +424,36 @@ def test_openapi_documents_the_batch_routes(make):
         op = paths[path][method]
         assert "200" in op["responses"] and "401" in op["responses"], (path, method)
     assert "Batch" in spec["components"]["schemas"]
+
+
+# ---- online priority --------------------------------------------------------------------
+
+
+def test_online_load_counts_online_requests_not_batch_lines():
+    from fastapi import FastAPI
+
+    from seethink.batch.asgi import OnlineLoad, OnlineLoadMiddleware
+
+    load, seen = OnlineLoad(), []
+    app = FastAPI()
+
+    @app.post("/infer")
+    async def infer() -> dict:
+        seen.append(load.in_flight)
+        return {}
+
+    app.add_middleware(OnlineLoadMiddleware, load=load)
+    with TestClient(app) as c:
+        c.post("/infer")
+        asyncio.run(call_app(app, "POST", "/infer", {}))  # a batch line, in-process
+    assert seen == [1, 0] and load.in_flight == 0 and load.last_end > 0
+
+
+def test_batch_lines_wait_for_a_quiet_moment_but_not_forever():
+    from seethink.batch.asgi import OnlineLoad
+
+    load = OnlineLoad()
+    assert asyncio.run(load.wait_quiet(0.05, 1.0)) < 0.05  # idle for long: go at once
+    load.in_flight = 1
+    waited = asyncio.run(load.wait_quiet(0.05, 0.2))  # busy: wait, then go anyway
+    assert 0.2 <= waited < 0.5

@@ -107,3 +107,21 @@ def test_a_whole_run_and_a_resume(store):
     assert out[1]["response"]["body"] == {"echo": "before a restart"}
     (err,) = [json.loads(x) for x in store.file_bytes(b["error_file_id"]).splitlines()]
     assert err["custom_id"] is None and err["error"]["code"] == "invalid_json"
+
+
+def test_lines_not_run_within_the_window_are_reported_expired(store):
+    def never(lines, stopped):
+        raise AssertionError("an expired batch runs nothing")
+        yield
+
+    bid = store.create_batch(_file(store, 3), "/infer", "24h", None)["id"]
+    store.record(bid, [LineResult(1, "c0", 200, {"ok": 1})])
+    store.db.run("UPDATE batches SET expires_at = ? WHERE id = ?", (1, bid))
+    b = BatchService(BatchConfig(), store, never).run_batch(bid)
+    assert b["status"] == "expired" and b["expired_at"]
+    assert b["request_counts"] == {"total": 3, "completed": 1, "failed": 2}
+    errs = [json.loads(x) for x in store.file_bytes(b["error_file_id"]).splitlines()]
+    assert [(e["custom_id"], e["error"]["code"]) for e in errs] == [
+        ("c1", "batch_expired"),
+        ("c2", "batch_expired"),
+    ]
