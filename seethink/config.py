@@ -361,7 +361,7 @@ class BatchConfig(NodeConfig):
         16 * 1024 * 1024, ge=256, description="Longest request line (a per-line 413 above)."
     )
     max_concurrency: int = Field(
-        2,
+        1,
         ge=1,
         description="Batch lines in flight at once across the job: small, so online requests "
         "keep priority.",
@@ -379,7 +379,7 @@ class BatchConfig(NodeConfig):
     )
     poll_s: float = Field(1.0, gt=0, description="How often the runner looks for new batches.")
     online_quiet_s: float = Field(
-        0.05,
+        0.1,
         ge=0,
         description="A batch line starts only after the Ingress replica has had no online "
         "request in flight for this long (online traffic keeps priority) ...",
