@@ -177,6 +177,9 @@ def boot(workdir: Path) -> str:
 
 
 def main() -> None:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request costs the client CPU
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--url", help="a graph already running on loopback; default: boot one here")
     ap.add_argument("--duration-s", type=float, default=600)

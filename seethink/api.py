@@ -100,6 +100,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 COMMON = (400, 401, 403, 408, 413, 429, 500, 503, 504)
+INLINE_IMAGE_BYTES = 256 * 1024  # larger images are checked off the event loop
 IMAGE = (*COMMON, 415)
 
 
@@ -137,10 +138,11 @@ class Service:
                 data = decode_base64(inp.image_url, ing.max_image_bytes)
             else:
                 data = await self.fetch(inp.image_url, ing.max_image_bytes, ing.fetch_timeout_s)
+            args = (data, ing.max_image_bytes, ing.max_image_pixels)
+            if len(data) <= INLINE_IMAGE_BYTES:  # a photo-sized check costs well under 1 ms
+                return load_image_bytes(*args)
             # decoding a large image takes milliseconds: not on the event loop
-            return await asyncio.to_thread(
-                load_image_bytes, data, ing.max_image_bytes, ing.max_image_pixels
-            )
+            return await asyncio.to_thread(load_image_bytes, *args)
         except RequestError as e:
             raise APIError(str(e), e.status, e.code) from None
 
@@ -225,10 +227,11 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
     page = _read(STATIC / "index.html", "<h1>seethink</h1>")
     review_page_html = _read(STATIC / "review.html", "<h1>seethink review</h1>")
 
-    def request_id(request: Request) -> str:
+    # dependencies are async: FastAPI runs sync ones in a thread pool, a hop per request
+    async def request_id(request: Request) -> str:
         return getattr(request.state, "request_id", None) or new_request_id()
 
-    def api_key(request: Request) -> None:
+    async def api_key(request: Request) -> None:
         """Inference endpoints: ``Authorization: Bearer KEY`` when keys are configured."""
         if not svc.api_keys.check(request.headers.get("authorization")):
             raise APIError(
@@ -238,7 +241,7 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    def reviewer(request: Request) -> str:
+    async def reviewer(request: Request) -> str:
         """The review queue: reviewer keys only; off (403) until some are configured."""
         if not svc.reviewer_keys.enabled:
             raise APIError(
