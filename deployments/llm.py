@@ -47,6 +47,7 @@ def build_llm_config(
         if cfg.quantization:
             engine_kwargs["quantization"] = cfg.quantization
         accelerator = {"kind": "gpu"}
+        accel_type = cfg.accelerator_type
     else:
         # The CPU build: bounded KV cache (the default asks for more than a NUMA node has),
         # threads not pinned to one core, and the engine in-process (starts in seconds).
@@ -58,12 +59,17 @@ def build_llm_config(
             }
         )
         accelerator = {"kind": "cpu"}
+        accel_type = None
+        if cfg.accelerator_type:
+            # LLMConfig refuses accelerator_type with its CPU config; the resource alone pins
+            # the engine's bundle to a node of that type (cluster-local's logical GPUs)
+            bundle[f"accelerator_type:{cfg.accelerator_type}"] = 0.001
     engine_kwargs.update(cfg.engine_kwargs)
     opts = cfg.deployment_options(deployment_name, overload)
     return LLMConfig(
         model_loading_config={"model_id": served_model_id(cfg), "model_source": path},
         accelerator_config=accelerator,
-        accelerator_type=cfg.accelerator_type,
+        accelerator_type=accel_type,
         placement_group_config={"bundles": [bundle], "strategy": "PACK"},
         engine_kwargs=engine_kwargs,
         runtime_env={"env_vars": env},

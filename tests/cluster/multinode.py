@@ -86,37 +86,6 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-# ---- the LLM on the CPU build with an accelerator type ---------------------------------------
-
-
-def patch_llm_accelerator_on_cpu() -> bool:
-    """Ray Serve LLM refuses ``accelerator_type`` with its CPU accelerator config. Until
-    deployments/llm.py does the same itself, pin the CPU engine's placement bundle to the node
-    type with the resource alone (what LLMConfig adds for GPUs). Returns True if it patched."""
-    from deployments import llm as llm_mod
-    from seethink.config import load_config
-
-    try:
-        llm_mod.build_llm_config(load_config("cluster-local").llm)
-        return False  # the graph handles it already
-    except Exception as e:  # noqa: BLE001 - pydantic's ValidationError
-        if "cannot be used with CPU-only" not in str(e):
-            raise
-    real = llm_mod.build_llm_config
-
-    def build_llm_config(cfg, *args, **kwargs):
-        if cfg.device != "cpu" or not cfg.accelerator_type:
-            return real(cfg, *args, **kwargs)
-        conf = real(cfg.model_copy(update={"accelerator_type": None}), *args, **kwargs)
-        key = f"accelerator_type:{cfg.accelerator_type}"
-        for bundle in conf.placement_group_config["bundles"]:
-            bundle.setdefault(key, 0.001)
-        return conf
-
-    llm_mod.build_llm_config = build_llm_config
-    return True
-
-
 # ---- observing the cluster ---------------------------------------------------------------------
 
 
@@ -380,7 +349,6 @@ def static_scenario(tmp: str, out: dict) -> None:
     os.environ.update(base_env(tmp))
     for m in (cfg.vision.model, cfg.llm.model):
         resolve_model_path(m)  # build the tiny checkpoints once, before replicas race for them
-    out["llm_patched"] = patch_llm_accelerator_on_cpu()
 
     def node_args(t) -> dict:
         res = dict(t.resources)
@@ -699,7 +667,6 @@ def autoscale_scenario(tmp: str, out: dict) -> None:
     os.environ.update(base_env(tmp))
     for m in (cfg.vision.model, cfg.llm.model):
         resolve_model_path(m)
-    out["llm_patched"] = patch_llm_accelerator_on_cpu()
     gcs_port, http_port = free_port(), free_port()
     ip = ray._private.services.get_node_ip_address()
     idle_min = 0.25

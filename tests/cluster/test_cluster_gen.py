@@ -38,6 +38,7 @@ MAY_DIFFER = {
     "llm.autoscaling_config.upscale_delay_s",
     "llm.autoscaling_config.downscale_delay_s",
     "fallback.reset_timeout_s",
+    "arbiter.review_db",  # PostgreSQL in the cloud, a SQLite file on the head locally
 }
 
 
