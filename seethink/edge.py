@@ -94,7 +94,8 @@ def proxy_middlewares() -> list[Middleware]:
     from .config import load_config
     from .limits import BodyLimitMiddleware
 
-    srv = load_config().server
+    cfg = load_config()
+    srv = cfg.server
     logger.info("seethink edge: JSON errors, body cap %d bytes, hosts %s",
                 srv.max_body_bytes, srv.allowed_hosts)  # fmt: skip
     # the last is outermost: host check, then body limits, then JSON errors around the proxy
@@ -105,6 +106,8 @@ def proxy_middlewares() -> list[Middleware]:
             max_body_bytes=srv.max_body_bytes,
             body_timeout_s=srv.body_timeout_s,
             max_json_depth=srv.max_json_depth,
+            # batch input files may be larger than a request body (multipart framing on top)
+            paths_max={"/v1/files": cfg.batch.max_file_bytes + 64 * 1024},
         ),
         Middleware(HostCheckMiddleware, allowed=srv.allowed_hosts),
     ]
@@ -112,8 +115,13 @@ def proxy_middlewares() -> list[Middleware]:
 
 # The environment Ray should start with for this graph (scripts/serve.sh exports the same):
 # the edge middleware in Serve's proxy, and Serve's throughput-oriented mode (no per-call access
-# log lines, user code on the replica's event loop, gRPC between deployments).
+# log lines, user code on the replica's event loop, gRPC between deployments) less two of its
+# parts: "direct ingress" (ingress replicas serving HTTP themselves, past the proxy and so past
+# this edge) and the handle router on the caller's loop (synchronous callers, such as scripts
+# and tests, then cannot use handles).
 ENV = {
     "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "seethink.edge:proxy_middlewares",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
+    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "1",
 }

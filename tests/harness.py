@@ -121,9 +121,9 @@ def _warm_up(g: Graph) -> None:
     from deployments.llm import LLMServerChat, served_model_id
     from seethink.config import load_config
 
-    chat = LLMServerChat(g.handle("LLM"), served_model_id(load_config("cpu").llm))
-
     async def warm():
+        # built inside the loop: a handle's router binds to the loop it is first used on
+        chat = LLMServerChat(g.handle("LLM"), served_model_id(load_config("cpu").llm))
         # a long prompt through the streaming path, as the cascade sends it
         long = "Image description: " + "a red box on a table, " * 30 + "Question: why?"
         async for _ in chat.stream([{"role": "user", "content": long}], 8, 0.0):
