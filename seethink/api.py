@@ -52,7 +52,7 @@ from .protocol import (
     ReviewList,
     new_request_id,
 )
-from .store.review import ReviewError, error_message
+from .store.db import StoreRequestError, error_message
 
 logger = logging.getLogger("ray.serve")
 STATIC = Path(__file__).resolve().parent.parent / "deployments" / "static"
@@ -146,6 +146,17 @@ class Service:
         except RequestError as e:
             raise APIError(str(e), e.status, e.code) from None
 
+    async def require_api_key(self, request: Request) -> None:
+        """Inference and batch endpoints: ``Authorization: Bearer KEY`` when keys are set.
+        (async: FastAPI runs sync dependencies in a thread pool, a hop per request)"""
+        if not self.api_keys.check(request.headers.get("authorization")):
+            raise APIError(
+                "missing or invalid API key: send Authorization: Bearer <key>",
+                401,
+                "invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
     def prompt(self, prompt: str) -> str:
         try:
             prompt = check_text(
@@ -231,16 +242,6 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
     async def request_id(request: Request) -> str:
         return getattr(request.state, "request_id", None) or new_request_id()
 
-    async def api_key(request: Request) -> None:
-        """Inference endpoints: ``Authorization: Bearer KEY`` when keys are configured."""
-        if not svc.api_keys.check(request.headers.get("authorization")):
-            raise APIError(
-                "missing or invalid API key: send Authorization: Bearer <key>",
-                401,
-                "invalid_api_key",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
     async def reviewer(request: Request) -> str:
         """The review queue: reviewer keys only; off (403) until some are configured."""
         if not svc.reviewer_keys.enabled:
@@ -260,7 +261,7 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
             )
         return who
 
-    guarded = [Depends(api_key)]
+    guarded = [Depends(svc.require_api_key)]
 
     # ---- the article's endpoints ------------------------------------------------------
 
@@ -417,7 +418,7 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
             )
         if not 1 <= limit <= 500:
             raise APIError(f"limit must be between 1 and 500, not {limit}")
-        async with _review_errors():
+        async with store_errors():
             page = await handles.review.list.remote(status, limit, cursor)
         return ReviewList(**page)
 
@@ -431,7 +432,7 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
     ) -> ReviewCase:
         """Settle a case; the reviewer (a name for their key) and the time are recorded. A
         different second resolution is a 409 and the first is kept."""
-        async with _review_errors():
+        async with store_errors():
             case = await handles.review.resolve.remote(case_id, body.resolution, who)
         return ReviewCase(**case)
 
@@ -477,11 +478,11 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
 
 
 @contextlib.asynccontextmanager
-async def _review_errors():
-    """The review store's refusals (unknown case, conflicting resolution) as API errors."""
+async def store_errors():
+    """A store's refusals (unknown id, conflicting change, too large) as API errors."""
     try:
         yield
-    except ReviewError as e:
+    except StoreRequestError as e:
         raise APIError(error_message(e), e.status, e.code) from None
 
 

@@ -8,15 +8,13 @@ check, call and shape.
 
 from __future__ import annotations
 
-import contextlib
-
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
-from .api import Service, errors
+from .api import Service, errors, store_errors
 from .batch_protocol import Batch, BatchList, CreateBatchRequest, FileObject
 from .protocol import APIError
-from .store.batch import MAX_LIST_LIMIT, BatchError, batch_error_message
+from .store.batch import MAX_LIST_LIMIT
 
 FILE_CONTENT = {
     200: {
@@ -26,29 +24,11 @@ FILE_CONTENT = {
 }
 
 
-@contextlib.asynccontextmanager
-async def _batch_errors():
-    """The service's refusals (unknown id, wrong state, too large) as API errors."""
-    try:
-        yield
-    except BatchError as e:
-        raise APIError(batch_error_message(e), e.status, e.code) from None
-
-
 def make_batch_router(svc: Service, batches) -> APIRouter:
     """Routes for files and batches; inference API keys apply to all of them."""
     max_file = svc.cfg.batch.max_file_bytes
 
-    async def api_key(request: Request) -> None:
-        if not svc.api_keys.check(request.headers.get("authorization")):
-            raise APIError(
-                "missing or invalid API key: send Authorization: Bearer <key>",
-                401,
-                "invalid_api_key",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-
-    r = APIRouter(dependencies=[Depends(api_key)], tags=["batch"])
+    r = APIRouter(dependencies=[Depends(svc.require_api_key)], tags=["batch"])
 
     @r.post("/v1/files", response_model=FileObject, responses=errors(400, 401, 413, 500, 503))
     async def create_file(
@@ -67,13 +47,13 @@ def make_batch_router(svc: Service, batches) -> APIRouter:
                 413,
                 "file_too_large",
             )
-        async with _batch_errors():
+        async with store_errors():
             f = await batches.create_file.remote(file.filename or "input.jsonl", purpose, data)
         return FileObject(**f)
 
     @r.get("/v1/files/{file_id}", response_model=FileObject, responses=errors(401, 404, 500))
     async def get_file(file_id: str) -> FileObject:
-        async with _batch_errors():
+        async with store_errors():
             return FileObject(**await batches.get_file.remote(file_id))
 
     @r.get(
@@ -83,14 +63,14 @@ def make_batch_router(svc: Service, batches) -> APIRouter:
     )
     async def file_content(file_id: str) -> Response:
         """The file's bytes: an uploaded input, or a batch's output or error JSONL."""
-        async with _batch_errors():
+        async with store_errors():
             data = await batches.file_content.remote(file_id)
         return Response(data, media_type="application/octet-stream")
 
     @r.post("/v1/batches", response_model=Batch, responses=errors(400, 401, 404, 500, 503))
     async def create_batch(body: CreateBatchRequest) -> Batch:
         """Run every line of an uploaded file through ``endpoint``; poll the batch for progress."""
-        async with _batch_errors():
+        async with store_errors():
             b = await batches.create_batch.remote(
                 body.input_file_id, body.endpoint, body.completion_window, body.metadata
             )
@@ -98,7 +78,7 @@ def make_batch_router(svc: Service, batches) -> APIRouter:
 
     @r.get("/v1/batches/{batch_id}", response_model=Batch, responses=errors(401, 404, 500))
     async def get_batch(batch_id: str) -> Batch:
-        async with _batch_errors():
+        async with store_errors():
             return Batch(**await batches.get_batch.remote(batch_id))
 
     @r.get("/v1/batches", response_model=BatchList, responses=errors(400, 401, 500))
@@ -107,7 +87,7 @@ def make_batch_router(svc: Service, batches) -> APIRouter:
         limit: int = Query(20, ge=1, le=MAX_LIST_LIMIT),
     ) -> BatchList:
         """Batches, newest first."""
-        async with _batch_errors():
+        async with store_errors():
             return BatchList(**await batches.list_batches.remote(after, limit))
 
     @r.post(
@@ -117,7 +97,7 @@ def make_batch_router(svc: Service, batches) -> APIRouter:
     )
     async def cancel_batch(batch_id: str) -> Batch:
         """Stop a batch; lines already done are kept in its output and error files."""
-        async with _batch_errors():
+        async with store_errors():
             return Batch(**await batches.cancel_batch.remote(batch_id))
 
     return r

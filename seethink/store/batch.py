@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .db import Column, Database, Table, open_database, sqlite_path
+from .db import Column, Database, StoreRequestError, Table, open_database, sqlite_path
 
 STATUSES = (
     "validating",
@@ -92,11 +92,8 @@ RESULTS_TABLE = Table(
 )
 
 
-class BatchError(ValueError):
+class BatchError(StoreRequestError):
     """A files/batches request that cannot be done; ``status`` is the HTTP status."""
-
-    status = 400
-    code = "invalid_request"
 
 
 class BatchNotFound(BatchError):
@@ -112,13 +109,6 @@ class BatchConflict(BatchError):
 class FileTooLarge(BatchError):
     status = 413
     code = "file_too_large"
-
-
-def batch_error_message(e: BatchError) -> str:
-    """The client-safe message, also after the error crossed a Ray handle (whose ``str()`` is
-    the replica's traceback)."""
-    cause = getattr(e, "cause", None)
-    return str(cause if isinstance(cause, BatchError) else e)
 
 
 @dataclass(frozen=True)

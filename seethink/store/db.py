@@ -35,6 +35,21 @@ class StoreUnavailable(RuntimeError):
     """The database cannot be reached or opened."""
 
 
+class StoreRequestError(ValueError):
+    """A request a store refuses (unknown id, conflicting change, too large); ``status`` and
+    ``code`` are what the API answers with."""
+
+    status = 400
+    code = "invalid_request"
+
+
+def error_message(e: StoreRequestError) -> str:
+    """The client-safe message of a store refusal, also after it crossed a Ray handle: Ray's
+    wrapper (a subclass of the original) prints the replica's traceback as its ``str()``."""
+    cause = getattr(e, "cause", None)
+    return str(cause if isinstance(cause, StoreRequestError) else e)
+
+
 @dataclass(frozen=True)
 class Column:
     """One column; ``default`` is an SQL literal. Columns added to an existing table by a

@@ -18,7 +18,19 @@ import uuid
 from abc import ABC, abstractmethod
 from typing import Any, Literal
 
-from .db import URL_FORMS, Column, Database, SQLiteDatabase, StoreURLError, Table, sqlite_path
+from .db import (
+    URL_FORMS,
+    Column,
+    Database,
+    SQLiteDatabase,
+    StoreRequestError,
+    StoreURLError,
+    Table,
+    error_message,
+    sqlite_path,
+)
+
+__all__ = ["error_message"]  # re-exported: the review node and its tests import it from here
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +71,8 @@ REVIEW_TABLE = Table(
 CASE_FIELDS = tuple(c.name for c in REVIEW_TABLE.columns)
 
 
-class ReviewError(ValueError):
+class ReviewError(StoreRequestError):
     """A review request that cannot be done; ``status`` is the HTTP status to answer with."""
-
-    status = 400
-    code = "invalid_request"
 
 
 class ReviewNotFound(ReviewError):
@@ -78,13 +87,6 @@ class ReviewConflict(ReviewError):
 
     status = 409
     code = "conflict"
-
-
-def error_message(e: ReviewError) -> str:
-    """The client-safe message of a review error, also after it crossed a Ray handle: Ray's
-    wrapper (a subclass of the original) prints the replica's traceback as its ``str()``."""
-    cause = getattr(e, "cause", None)
-    return str(cause if isinstance(cause, ReviewError) else e)
 
 
 class ReviewStore(ABC):
