@@ -11,7 +11,6 @@ import io
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import time
@@ -22,7 +21,6 @@ from pathlib import Path
 
 IMAGE_SIZE = (320, 240)
 QUESTION = "What is in this picture?"
-PORT_RANGE = (20000, 32000)  # between Ray's worker ports and the kernel's ephemeral range
 
 
 def caption_prompt(lang: str = "en") -> str:
@@ -92,16 +90,14 @@ class ImageSeeds:
 
 
 def free_port() -> int:
-    """A free loopback TCP port in 20000-32000 (outside Ray's and the kernel's ranges)."""
-    for _ in range(200):
-        port = random.randint(*PORT_RANGE)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise BenchError(f"no free port in {PORT_RANGE[0]}-{PORT_RANGE[1]} after 200 tries")
+    """A free loopback TCP port (seethink.ports), as a benchmark error when there is none."""
+    from seethink.ports import NoFreePort
+    from seethink.ports import free_port as pick
+
+    try:
+        return pick()
+    except NoFreePort as e:
+        raise BenchError(str(e)) from None
 
 
 @dataclass

@@ -4,25 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
-import random
-import socket
 
 from PIL import Image, ImageDraw
 
-
-def free_port() -> int:
-    """A free TCP port between Ray's worker ports (10002-19999) and the kernel's ephemeral
-    range (32768+), where Ray's own components bind: a port picked there could be taken by Ray
-    between this check and the Serve proxy's bind."""
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port in 20000-32000")
+from seethink.ports import free_port  # noqa: F401 (the tests import it from here)
 
 
 def png_bytes(color=(200, 30, 30), size=(96, 64), seed: int = 0, fmt: str = "PNG") -> bytes:

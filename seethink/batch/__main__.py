@@ -11,31 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from seethink.config import load_config
+from seethink.ports import free_port
 from seethink.store.batch import BatchError, LineResult
 
 from .lines import parse_lines, result_record
 
 APP = "seethink-batch"
-
-
-def _free_port() -> int:
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port in 20000-32000")
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -91,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             _temp_dir=str(Path(tmp) / "ray"),
             log_to_driver=False,
         )
-        serve.start(http_options={"host": "127.0.0.1", "port": _free_port()})
+        serve.start(http_options={"host": "127.0.0.1", "port": free_port()})
         from graph import build_app
 
         # the online graph without its own batch runner: this process runs the job

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from seethink.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = "seethink"
 T0 = time.monotonic()
@@ -37,21 +39,6 @@ T0 = time.monotonic()
 
 def log(msg: str) -> None:
     print(f"[{time.monotonic() - T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    """A free port in 20000-32000: outside Ray's worker ports and the ephemeral range."""
-    import socket
-
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port in 20000-32000")
 
 
 def wait_for(what: str, cond: Callable[[], Any], timeout_s: float, every_s: float = 1.0) -> Any:
