@@ -51,6 +51,7 @@ from benchlib import (  # noqa: E402
     LoadResult,
     Row,
     Server,
+    boot_graph,
     cascade_messages,
     cpu_by_label,
     foreign_cpu_s,
@@ -342,23 +343,10 @@ def start_peers(workdir: Path, model_profile: str, timeout_s: float) -> dict[str
 
 def boot(profile: str, arbiter: bool | None, workdir: Path) -> str:
     """Start Ray and the graph here (loopback, a free port); the graph's URL."""
-    import ray
-    from ray import serve
-
-    from graph import build_app
-    from seethink.edge import ENV
-
-    for k, v in ENV.items():  # as scripts/serve.sh starts it
-        os.environ.setdefault(k, v)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    ray.init(num_cpus=6, include_dashboard=False, _temp_dir=str(workdir), log_to_driver=False)
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
     arb: dict[str, Any] = {"review_db": str(workdir / "review.sqlite3")}
     if arbiter is not None:
         arb["enabled"] = arbiter
-    serve.run(build_app({"profile": profile, "arbiter": arb}), name="seethink", route_prefix="/")
-    return f"http://127.0.0.1:{port}"
+    return boot_graph(workdir, {"profile": profile, "arbiter": arb})
 
 
 def run_limits(model_profile: str, timeout_s: float, workdir: Path) -> dict:

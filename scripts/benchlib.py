@@ -89,6 +89,25 @@ class ImageSeeds:
         return seeds
 
 
+def boot_graph(workdir: Path, args: dict) -> str:
+    """Start Ray and the graph in this process (loopback, a free port), as scripts/serve.sh
+    starts it (seethink.edge.ENV); ``args`` go to graph.build_app. Returns the graph's URL."""
+    import ray
+    from ray import serve
+
+    from graph import build_app
+    from seethink.edge import ENV
+
+    for k, v in ENV.items():
+        os.environ.setdefault(k, v)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ray.init(num_cpus=6, include_dashboard=False, _temp_dir=str(workdir), log_to_driver=False)
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(args), name="seethink", route_prefix="/")
+    return f"http://127.0.0.1:{port}"
+
+
 def free_port() -> int:
     """A free loopback TCP port (seethink.ports), as a benchmark error when there is none."""
     from seethink.ports import NoFreePort

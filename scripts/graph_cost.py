@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import httpx  # noqa: E402
 from benchlib import (  # noqa: E402
     Row,
+    boot_graph,
     cpu_by_label,
-    free_port,
     make_image,
     print_rows,
     run_load,
@@ -40,20 +40,9 @@ from benchlib import (  # noqa: E402
 
 
 def boot(workdir: Path) -> str:
-    import ray
-    from ray import serve
-
-    from graph import build_app
-    from seethink.edge import ENV
-
-    for k, v in ENV.items():
-        os.environ.setdefault(k, v)
-    ray.init(num_cpus=6, include_dashboard=False, _temp_dir=str(workdir), log_to_driver=False)
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    app = build_app({"profile": "instant", "arbiter": {"review_db": str(workdir / "r.db")}})
-    serve.run(app, name="seethink", route_prefix="/")
-    return f"http://127.0.0.1:{port}"
+    return boot_graph(
+        workdir, {"profile": "instant", "arbiter": {"review_db": str(workdir / "r.db")}}
+    )
 
 
 def caller(client: httpx.AsyncClient, route: str, images: list[str]):

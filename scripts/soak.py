@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import httpx  # noqa: E402
-from benchlib import free_port, make_image, serve_replica_rss  # noqa: E402
+from benchlib import boot_graph, make_image, serve_replica_rss  # noqa: E402
 
 MIX = [("direct", 35), ("cascade", 25), ("stream", 15), ("repeat", 20), ("bad", 5)]
 QUESTIONS = {
@@ -157,21 +157,7 @@ def report(stats: Stats, memory: dict[int, dict[str, float]]) -> int:
 
 
 def boot(workdir: Path) -> str:
-    import ray
-    from ray import serve
-
-    from graph import build_app
-    from seethink.edge import ENV
-
-    for k, v in ENV.items():
-        os.environ.setdefault(k, v)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    ray.init(num_cpus=6, include_dashboard=False, _temp_dir=str(workdir), log_to_driver=False)
-    port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app({"arbiter": {"review_db": str(workdir / "review.sqlite3")}}),
-              name="seethink", route_prefix="/")  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    url = boot_graph(workdir, {"arbiter": {"review_db": str(workdir / "review.sqlite3")}})
     httpx.post(url + "/generate", json={"prompt": "warm up"}, timeout=300)
     return url
 

@@ -19,16 +19,7 @@ from typing import Any
 
 from .db import Column, Database, StoreRequestError, Table, open_database, sqlite_path
 
-STATUSES = (
-    "validating",
-    "in_progress",
-    "finalizing",
-    "completed",
-    "failed",
-    "expired",
-    "cancelling",
-    "cancelled",
-)
+# The statuses are seethink.batch_protocol.BatchStatus (OpenAI's).
 # What the runner still has work to do for (also after a restart).
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 FINAL = ("completed", "failed", "expired", "cancelled")
