@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from .auth import KeyStore, host_allowed
 from .config import SeethinkConfig
 from .generation import ChatBackend, ModelInputError
 from .images import decode_base64, fetch_image, load_image_bytes
-from .limits import BodyLimitMiddleware, RequestError, check_text, request_id_of
+from .limits import BodyLimitMiddleware, RequestError, check_text, request_id_of, send_json
 from .pipeline import Job, LLMUnavailable, Pipeline
 from .protocol import (
     GRAPH_MODEL,
@@ -604,11 +603,7 @@ class HostCheckMiddleware:
             400,
             "host_not_allowed",
         )
-        body = json.dumps(err.body(rid)).encode()
-        await send({"type": "http.response.start", "status": 400, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        ]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 400, err.body(rid))
 
 
 class RequestIdMiddleware:

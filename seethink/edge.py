@@ -15,12 +15,12 @@ Settings come from the profile and ``SEETHINK_*`` variables the proxy sees (``lo
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .limits import send_json
 from .protocol import APIError
 
 logger = logging.getLogger("ray.serve")
@@ -72,13 +72,9 @@ async def _send_error(send: Send, start: Message) -> None:
     if status >= 500 and status not in _MESSAGES:
         text, code = _MESSAGES[500]
     rid = (_header(start, b"x-request-id") or b"").decode("latin-1") or None
-    body = json.dumps(APIError(text, status, code).body(rid)).encode()
     keep = [(k, v) for k, v in start.get("headers", []) if k.lower() in (b"retry-after",
             b"x-request-id")]  # fmt: skip
-    headers = [*keep, (b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode())]  # fmt: skip
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, APIError(text, status, code).body(rid), keep)
 
 
 def _header(message: Message, name: bytes) -> bytes | None:

@@ -270,14 +270,22 @@ async def _error(
             "request_id": request_id,
         }
     }
+    headers = list(extra_headers)
+    if status in (408, 413):
+        # the rest of the body was not read: the connection cannot be reused
+        headers.append((b"connection", b"close"))
+    await send_json(send, status, payload, headers)
+
+
+async def send_json(
+    send: Send, status: int, payload: dict, headers: list[tuple[bytes, bytes]] = ()
+) -> None:
+    """A whole JSON response over raw ASGI (the middlewares' error answers)."""
     body = json.dumps(payload).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        *extra_headers,
+        *headers,
     ]
-    if status in (408, 413):
-        # the rest of the body was not read: the connection cannot be reused
-        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
