@@ -10,6 +10,7 @@ awaitable), so unit tests pass stand-ins; the core imports nothing from ``deploy
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -90,8 +91,9 @@ class Job:
     system: str | None = None  # text-only chat: the caller's system prompt
     history: list[dict] = field(default_factory=list)  # text-only chat: earlier turns
 
-    @property
+    @functools.cached_property
     def lang(self) -> str:
+        """The answer's language, from the question (asked by several stages: once)."""
         return detect_lang(self.prompt)
 
 
