@@ -28,3 +28,21 @@ def b64(data: bytes) -> str:
 
 def data_url(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{b64(data)}"
+
+
+def batch_line(cid: str, question: str, seed: int = 0, image: bytes | None = None, **body) -> dict:
+    """One line of a Batch API input file: a chat completion about an image (``seed``'s
+    ``png_bytes`` unless ``image`` is given); ``body`` adds or overrides request fields."""
+    url = data_url(image if image is not None else png_bytes(seed=seed))
+    content = [{"type": "text", "text": question}, {"type": "image_url", "image_url": {"url": url}}]
+    return {
+        "custom_id": cid,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {
+            "model": "seethink",
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": 8,
+            **body,
+        },
+    }

@@ -20,7 +20,7 @@ from seethink.batch.asgi import call_app
 from seethink.config import load_config
 from seethink.store.batch import LineResult, open_batch_store
 from tests.fakes.handles import FakeChat, FakeHandle, FakeVisionBackend, unbatched_vision
-from tests.helpers import b64, png_bytes
+from tests.helpers import b64, batch_line, png_bytes
 
 
 @dataclass
@@ -29,22 +29,6 @@ class BatchApp:
     service: BatchService
     seen: list[int]  # line numbers the executor was asked to run, in order
     fail_once: set[int]  # lines whose first call fails without an answer
-
-
-def _image_line(cid: str, question: str, seed: int = 0, **body) -> dict:
-    url = "data:image/png;base64," + b64(png_bytes(seed=seed))
-    content = [{"type": "text", "text": question}, {"type": "image_url", "image_url": {"url": url}}]
-    return {
-        "custom_id": cid,
-        "method": "POST",
-        "url": "/v1/chat/completions",
-        "body": {
-            "model": "seethink",
-            "messages": [{"role": "user", "content": content}],
-            "max_tokens": 8,
-            **body,
-        },
-    }
 
 
 def _jsonl(*lines: dict | str) -> bytes:
@@ -155,7 +139,7 @@ def records(client: TestClient, file_id: str | None) -> list[dict]:
 
 def test_upload_retrieve_and_download_a_file(make):
     app = make()
-    data = _jsonl(_image_line("a", "what is it?"))
+    data = _jsonl(batch_line("a", "what is it?"))
     r = upload(app.client, data)
     assert r.status_code == 200, r.text
     f = r.json()
@@ -189,16 +173,16 @@ def test_api_keys_guard_every_batch_route(make):
 def test_a_batch_runs_every_line_once_and_bad_lines_are_line_errors(make):
     app = make()
     data = _jsonl(
-        _image_line("ok-1", "What is in this picture?", seed=1),
-        _image_line("ok-2", "Is this rash serious? What should I do?", seed=2),
+        batch_line("ok-1", "What is in this picture?", seed=1),
+        batch_line("ok-2", "Is this rash serious? What should I do?", seed=2),
         "{not json",
-        _image_line("dup", "What colour is it?", seed=3),
-        _image_line("dup", "And this one?", seed=4),
+        batch_line("dup", "What colour is it?", seed=3),
+        batch_line("dup", "And this one?", seed=4),
         {
-            **_image_line("bad-model", "x"),
-            "body": {**_image_line("m", "x")["body"], "model": "gpt-9"},
+            **batch_line("bad-model", "x"),
+            "body": {**batch_line("m", "x")["body"], "model": "gpt-9"},
         },
-        {**_image_line("bad-url", "x"), "url": "/v1/embeddings"},
+        {**batch_line("bad-url", "x"), "url": "/v1/embeddings"},
         {
             "custom_id": "bad-image",
             "method": "POST",
@@ -222,7 +206,7 @@ def test_a_batch_runs_every_line_once_and_bad_lines_are_line_errors(make):
                 ],
             },
         },
-        _image_line("streamed", "x", stream=True),
+        batch_line("streamed", "x", stream=True),
     )
     fid = upload(app.client, data).json()["id"]
     r = create(app.client, fid)
@@ -289,7 +273,7 @@ def test_infer_endpoint_lines(make):
 def test_batch_create_errors(make):
     app = make()
     error_of(create(app.client, "file-nope"), 404, "not_found")
-    fid = upload(app.client, _jsonl(_image_line("a", "x"))).json()["id"]
+    fid = upload(app.client, _jsonl(batch_line("a", "x"))).json()["id"]
     err = error_of(create(app.client, fid, endpoint="/v1/embeddings"), 400)
     assert "/infer" in err["message"]
     error_of(app.client.post("/v1/batches", json={"input_file_id": fid}), 400)
@@ -307,7 +291,7 @@ def test_batch_create_errors(make):
 def test_an_empty_or_oversized_file_fails_the_batch(make):
     app = make(batch={"max_lines": 2})
     empty = upload(app.client, b"\n\n").json()["id"]
-    many = upload(app.client, _jsonl(*[_image_line(str(i), "x") for i in range(3)])).json()["id"]
+    many = upload(app.client, _jsonl(*[batch_line(str(i), "x") for i in range(3)])).json()["id"]
     ids = [create(app.client, f).json()["id"] for f in (empty, many)]
     app.service.run_pending()
     for bid, words in zip(ids, ("no request lines", "limit is 2"), strict=True):
@@ -318,7 +302,7 @@ def test_an_empty_or_oversized_file_fails_the_batch(make):
 
 def test_list_pages_newest_first_with_after_and_has_more(make):
     app = make()
-    fid = upload(app.client, _jsonl(_image_line("a", "x"))).json()["id"]
+    fid = upload(app.client, _jsonl(batch_line("a", "x"))).json()["id"]
     made = [create(app.client, fid).json()["id"] for _ in range(5)]
     seen, after, pages = [], None, 0
     while True:
@@ -339,7 +323,7 @@ def test_list_pages_newest_first_with_after_and_has_more(make):
 
 def test_cancel_before_running_and_after_completion(make):
     app = make()
-    fid = upload(app.client, _jsonl(_image_line("a", "x"))).json()["id"]
+    fid = upload(app.client, _jsonl(batch_line("a", "x"))).json()["id"]
     bid = create(app.client, fid).json()["id"]
     r = app.client.post(f"/v1/batches/{bid}/cancel")
     assert r.status_code == 200 and r.json()["status"] == "cancelling"
@@ -354,7 +338,7 @@ def test_cancel_before_running_and_after_completion(make):
 
 def test_cancel_mid_run_keeps_the_lines_done(make):
     app = make(batch={"lines_per_block": 2})
-    fid = upload(app.client, _jsonl(*[_image_line(f"c{i}", "x", seed=i) for i in range(6)]))
+    fid = upload(app.client, _jsonl(*[batch_line(f"c{i}", "x", seed=i) for i in range(6)]))
     bid = create(app.client, fid.json()["id"]).json()["id"]
     inner = app.service.execute
 
@@ -375,7 +359,7 @@ def test_cancel_mid_run_keeps_the_lines_done(make):
 
 def test_resume_runs_only_the_lines_not_yet_stored(make):
     app = make(batch={"lines_per_block": 2})
-    fid = upload(app.client, _jsonl(*[_image_line(f"r{i}", "x", seed=i) for i in range(5)]))
+    fid = upload(app.client, _jsonl(*[batch_line(f"r{i}", "x", seed=i) for i in range(5)]))
     bid = create(app.client, fid.json()["id"]).json()["id"]
     inner = app.service.execute
 
@@ -400,7 +384,7 @@ def test_resume_runs_only_the_lines_not_yet_stored(make):
 
 def test_a_call_without_an_answer_is_retried_not_reported(make):
     app = make()
-    fid = upload(app.client, _jsonl(*[_image_line(f"t{i}", "x", seed=i) for i in range(3)]))
+    fid = upload(app.client, _jsonl(*[batch_line(f"t{i}", "x", seed=i) for i in range(3)]))
     bid = create(app.client, fid.json()["id"]).json()["id"]
     app.fail_once.add(2)
     app.service.run_pending()

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from tests.harness import restart_graph
-from tests.helpers import b64, png_bytes
+from tests.helpers import batch_line, png_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -18,22 +18,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def client(graph):
     return openai.OpenAI(base_url=graph.url + "/v1", api_key="unused", max_retries=0, timeout=120)
-
-
-def _line(cid: str, question: str, seed: int, image: bytes | None = None, **body) -> dict:
-    url = "data:image/png;base64," + b64(image if image is not None else png_bytes(seed=seed))
-    content = [{"type": "text", "text": question}, {"type": "image_url", "image_url": {"url": url}}]
-    return {
-        "custom_id": cid,
-        "method": "POST",
-        "url": "/v1/chat/completions",
-        "body": {
-            "model": "seethink",
-            "messages": [{"role": "user", "content": content}],
-            "max_tokens": 8,
-            **body,
-        },
-    }
 
 
 QUESTIONS = [
@@ -71,13 +55,13 @@ def _results(client, b) -> tuple[list[dict], list[dict]]:
 
 
 def test_batch_through_the_sdk_every_custom_id_once(client):
-    good = [_line(f"ok-{i}", QUESTIONS[i % 4], seed=40 + i) for i in range(8)]
+    good = [batch_line(f"ok-{i}", QUESTIONS[i % 4], seed=40 + i) for i in range(8)]
     lines = [
         *good,
-        _line("broken-image", "What is it?", 0, image=png_bytes(size=(400, 300))[:300]),
+        batch_line("broken-image", "What is it?", 0, image=png_bytes(size=(400, 300))[:300]),
         "{this is not json",
-        _line("unknown-model", "What is it?", 50, model="gpt-nope"),
-        _line("ok-0", "Again?", 51),  # a duplicate custom_id
+        batch_line("unknown-model", "What is it?", 50, model="gpt-nope"),
+        batch_line("ok-0", "Again?", 51),  # a duplicate custom_id
     ]
     fid = _upload(client, lines)
     b = client.batches.create(
@@ -113,7 +97,7 @@ def test_batch_through_the_sdk_every_custom_id_once(client):
 
 def test_a_restart_mid_batch_resumes_where_it_stopped(client, graph):
     n = 30
-    fid = _upload(client, [_line(f"r-{i}", QUESTIONS[i % 4], seed=100 + i) for i in range(n)])
+    fid = _upload(client, [batch_line(f"r-{i}", QUESTIONS[i % 4], seed=100 + i) for i in range(n)])
     b = client.batches.create(
         input_file_id=fid, endpoint="/v1/chat/completions", completion_window="24h"
     )
@@ -130,7 +114,7 @@ def test_a_restart_mid_batch_resumes_where_it_stopped(client, graph):
 
 
 def test_cancel_through_the_sdk(client):
-    fid = _upload(client, [_line(f"c-{i}", QUESTIONS[i % 4], seed=200 + i) for i in range(20)])
+    fid = _upload(client, [batch_line(f"c-{i}", QUESTIONS[i % 4], seed=200 + i) for i in range(20)])
     b = client.batches.create(
         input_file_id=fid, endpoint="/v1/chat/completions", completion_window="24h"
     )
