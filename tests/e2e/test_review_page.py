@@ -36,14 +36,42 @@ def test_a_reviewer_resolves_a_flagged_case_in_the_browser(graph, tmp_path):
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(graph.url + "/review/ui")
+            page.wait_for_selector("#key-form:not([hidden])")  # no key yet: the form asks
             # a wrong key is refused and the form asks again
+            with page.expect_response(lambda r: "/review?" in r.url and r.status == 401):
+                page.fill("#key", "sk-wrong")
+                page.locator("#key-form").evaluate("f => f.requestSubmit()")
+            page.wait_for_selector("#error:not([hidden])")
+            page.wait_for_selector("#key-form:not([hidden])")
+            # a reviewer who mistypes and at once types the right key: the late refusal of the
+            # wrong key must neither blank the list nor forget the right key (held back here
+            # so it surely arrives last)
+            held = []
+
+            def hold_wrong_key(route):
+                if route.request.headers.get("authorization") == "Bearer sk-wrong":
+                    held.append(route)
+                else:
+                    route.continue_()
+
+            def listing(url):
+                return "/review?" in url
+
+            page.route(listing, hold_wrong_key)
             page.fill("#key", "sk-wrong")
             page.locator("#key-form").evaluate("f => f.requestSubmit()")
-            page.wait_for_selector("#error:not([hidden])")
             page.fill("#key", KEY)
             page.locator("#key-form").evaluate("f => f.requestSubmit()")
             card = page.locator(f'.case[data-id="{case_id}"]')
             card.wait_for()
+            assert len(held) == 1
+            with page.expect_response(lambda r: r.status == 401):
+                held[0].continue_()
+            page.unroute(listing)
+            page.wait_for_timeout(500)  # time for the page to (mis)handle the late answer
+            stored = page.evaluate("sessionStorage.getItem('seethink.reviewerKey')")
+            assert stored == KEY
+            assert card.is_visible() and page.locator("#key-form").is_hidden()
             assert question in card.locator(".question").inner_text()
             assert card.locator("img").get_attribute("src").startswith("data:image/jpeg")
             card.locator(".resolve-ok").click()
