@@ -308,6 +308,50 @@ def deploy(args: dict, http_port: int) -> None:
     serve._run(build_app(args), name=APP, route_prefix="/", _blocking=False)
 
 
+def serve_config(args: dict, http_port: int) -> dict:
+    """cluster/serve-cluster-local.yaml as an operator deploys it: this run's HTTP port, and
+    ``args`` (the test's overrides) over the file's own application args."""
+    import yaml
+
+    conf = yaml.safe_load((ROOT / "cluster" / "serve-cluster-local.yaml").read_text())
+    conf["http_options"] = {**conf["http_options"], "host": "127.0.0.1", "port": http_port}
+    (app,) = conf["applications"]
+    if app["args"].get("profile") != args.get("profile"):
+        raise RuntimeError(f"the Serve config deploys {app['args']}, the test wants {args}")
+    app["args"] = {**app["args"], **args}
+    return conf
+
+
+def serve_deploy(conf: dict, dashboard_port: int, tmp: str, env: dict) -> dict:
+    """``serve deploy FILE --address http://HEAD:DASHBOARD_PORT``: the Serve CLI sends the
+    config to the head's dashboard REST API (PUT /api/serve/applications/), which hands it to
+    the Serve controller; nothing in this process builds the app."""
+    import yaml
+
+    path = Path(tmp) / "serve.yaml"
+    path.write_text(yaml.safe_dump(conf, sort_keys=False))
+    cmd = [str(Path(sys.executable).parent / "serve"), "deploy", str(path),
+           "--address", f"http://127.0.0.1:{dashboard_port}"]  # fmt: skip
+    r = subprocess.run(cmd, env=env, timeout=180, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"serve deploy failed ({r.returncode}): {r.stderr[-2000:]}")
+    return {"cmd": " ".join(cmd[1:]), "rc": r.returncode}
+
+
+def deployed_app_config(dashboard_port: int) -> dict:
+    """What the head's dashboard says was deployed (the declarative config it was given)."""
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{dashboard_port}/api/serve/applications/")
+    token = os.environ.get("RAY_AUTH_TOKEN")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        body = json.load(r)
+    app = body.get("applications", {}).get(APP, {})
+    return {"deploy_mode": body.get("deploy_mode"), "config": app.get("deployed_app_config")}
+
+
 def placement() -> dict:
     ns = nodes()
     reps = replicas()
@@ -654,7 +698,10 @@ def autoscale_scenario(tmp: str, out: dict) -> None:
     os.environ.update(base_env(tmp))
     for m in (cfg.vision.model, cfg.llm.model):
         resolve_model_path(m)
-    gcs_port, http_port = free_port(), free_port()
+    gcs_port, http_port, dashboard_port = free_port(), free_port(), free_port()
+    # the code is on the nodes as it is in a cloud image: the Serve controller imports
+    # graph:build_app from the config file, with no driver of ours to ship it
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     ip = ray._private.services.get_node_ip_address()
     idle_min = 0.25
     conf = Path(tmp) / "autoscaler.yaml"
@@ -662,7 +709,8 @@ def autoscale_scenario(tmp: str, out: dict) -> None:
     cmd = [
         str(Path(sys.executable).parent / "ray"), "start", "--head",
         f"--port={gcs_port}",
-        "--num-cpus=6", "--num-gpus=0", "--include-dashboard=false",
+        "--num-cpus=6", "--num-gpus=0", "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
         f"--temp-dir={Path(tmp) / 'ray'}", f"--autoscaling-config={conf}",
         f"--metrics-export-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
         f"--runtime-env-agent-port={free_port()}", f"--ray-client-server-port={free_port()}",
@@ -682,12 +730,13 @@ def autoscale_scenario(tmp: str, out: dict) -> None:
 
         review_db = str(Path(tmp) / "review.sqlite3")
         args = graph_args(review_db, llm={"timeout_s": 5}, fallback={"failure_threshold": 2})
-        deploy(args, http_port)
-        mark("deployed")
+        out["deploy"] = serve_deploy(serve_config(args, http_port), dashboard_port, tmp, env)
+        mark("deployed", how=out["deploy"]["cmd"])
         # vision (min 1) needs a vision node: the autoscaler adds one; the LLM stays at zero
         wait_for("the application RUNNING", lambda: app_status().endswith("RUNNING"), 400, 2)
         mark("app running", states=serve_states(), nodes=_types_alive())
         out["before"] = {"nodes": _types_alive(), "states": serve_states()}
+        out["deployed_app_config"] = deployed_app_config(dashboard_port)
 
         client = Client(f"http://127.0.0.1:{http_port}")
         answers: list[dict] = []

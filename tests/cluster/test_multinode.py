@@ -219,6 +219,17 @@ def test_llm_scales_from_zero_with_degraded_answers_meanwhile(autoscale: dict) -
     assert all(not a["degraded"] for a in answers[answers.index(full[0]) :])
 
 
+def test_the_graph_was_deployed_with_serve_deploy_of_the_config_file(autoscale: dict) -> None:
+    """As an operator deploys it: `serve deploy cluster/serve-cluster-local.yaml` through the
+    head's dashboard, not serve.run from a driver."""
+    assert autoscale.get("deploy", {}).get("rc") == 0, autoscale.get("error")
+    deployed = autoscale["deployed_app_config"]
+    config = deployed["config"]
+    assert config["import_path"] == "graph:build_app"
+    assert config["args"]["profile"] == "cluster-local"
+    assert config["runtime_env"]["env_vars"]["TOKENIZERS_PARALLELISM"] == "false"
+
+
 def test_llm_replica_then_node_go_away_after_the_downscale_delay(autoscale: dict) -> None:
     assert "replica_gone_s" in autoscale, autoscale["timeline"]
     assert autoscale["replica_gone_s"] >= autoscale["downscale_delay_s"] - 1
