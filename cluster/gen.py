@@ -33,6 +33,8 @@ from seethink.config import NodeConfig, SeethinkConfig, load_config
 CLUSTER_DIR = Path(__file__).resolve().parent
 CLOUD_PROFILE = "cluster"
 HEAD = "head"
+# Ray gives this resource (1.0) to the head node alone, on every kind of cluster.
+HEAD_RESOURCE = "node:__internal_head__"
 MODEL_NODES = ("vision", "llm")
 
 
@@ -91,9 +93,17 @@ def node_types(cfg: SeethinkConfig | str) -> dict[str, NodeType]:
     head_cpus = sum(n.num_cpus * n.autoscaling_config.max_replicas for n in on_head.values())
     out = {HEAD: NodeType(HEAD, {"CPU": float(math.ceil(head_cpus - 1e-9))}, holds=list(on_head))}
     for name in MODEL_NODES:
-        node = getattr(cfg, name)
-        if not node.accelerator_type:
+        if not getattr(cfg, name).accelerator_type:
             raise GenError(f"profile '{cfg.profile}': {name}.accelerator_type is not set")
+    for name, node in on_head.items():
+        if HEAD_RESOURCE not in node.resources:
+            raise GenError(
+                f"profile '{cfg.profile}': {name} is not pinned to the head; set "
+                f"{name}.resources: {{'{HEAD_RESOURCE}': 0.01}} (else its replicas may take a "
+                "GPU worker's spare CPUs)"
+            )
+    for name in MODEL_NODES:
+        node = getattr(cfg, name)
         per_node = replicas_per_node(node, gpus)
         type_name = f"{name}_{node.accelerator_type.lower()}"
         out[type_name] = NodeType(

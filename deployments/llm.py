@@ -64,6 +64,7 @@ def build_llm_config(
             # LLMConfig refuses accelerator_type with its CPU config; the resource alone pins
             # the engine's bundle to a node of that type (cluster-local's logical GPUs)
             bundle[f"accelerator_type:{cfg.accelerator_type}"] = 0.001
+    bundle.update(cfg.resources)
     engine_kwargs.update(cfg.engine_kwargs)
     opts = cfg.deployment_options(deployment_name, overload)
     return LLMConfig(

@@ -73,6 +73,11 @@ class NodeConfig(_Strict):
         None, gt=0, description="GPU memory one replica needs (weights + cache), for the planner."
     )
     accelerator_type: str | None = Field(None, description="Ray accelerator type, e.g. H100.")
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources per replica: e.g. {'node:__internal_head__': 0.01} "
+        "(a resource only the head node has) keeps a CPU deployment on the head.",
+    )
     autoscaling_config: Autoscaling = Field(default_factory=Autoscaling)
     max_ongoing_requests: int = Field(
         32,
@@ -102,6 +107,8 @@ class NodeConfig(_Strict):
         actor: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
         if self.accelerator_type:
             actor["accelerator_type"] = self.accelerator_type
+        if self.resources:
+            actor["resources"] = dict(self.resources)
         return {
             "name": name,
             "ray_actor_options": actor,

@@ -122,3 +122,13 @@ def test_render_is_yaml_of_the_types() -> None:
     assert data["llm_h100"]["resources"]["accelerator_type:H100"] == 1.0
     llm = load_config("cluster").llm
     assert data["llm_h100"]["max_workers"] == llm.autoscaling_config.max_replicas
+
+
+def test_cpu_deployments_of_a_cluster_profile_are_pinned_to_the_head() -> None:
+    cfg = load_config("cluster")
+    for name in gen.head_sections(cfg):
+        opts = getattr(cfg, name).deployment_options(name)["ray_actor_options"]
+        assert opts["resources"] == {gen.HEAD_RESOURCE: 0.01}, name
+    unpinned = cfg.model_copy(update={"router": cfg.router.model_copy(update={"resources": {}})})
+    with pytest.raises(gen.GenError, match="router is not pinned to the head"):
+        gen.node_types(unpinned)
