@@ -146,14 +146,16 @@ class BatchRunner(BatchService):
         if app_name is None:
             app_name = serve.get_replica_context().app_name
         b = cfg.batch
-        store = open_batch_store(cfg.arbiter.review_db, b.data_dir, b.max_file_bytes)
+        store = open_batch_store(
+            cfg.arbiter.review_db, b.data_dir, b.max_file_bytes, file_bytes=b.file_bytes
+        )
         timeout = cfg.server.request_timeout_s + 30
 
         def execute(lines: list[Line], stopped: Callable[[], bool]):
             return run_job(lines, stopped, app_name=app_name, cfg=b, timeout_s=timeout)
 
         super().__init__(b, store, execute)
-        log.info("batch runner on %s, files in %s", store.db.dialect, store.data_dir)
+        log.info("batch runner on %s, files in %s", store.db.dialect, store.files_location)
         self.start()
 
     def __del__(self) -> None:

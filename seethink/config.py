@@ -360,6 +360,12 @@ class BatchConfig(NodeConfig):
         description="Folder of file bytes (uploads and results); default: 'files' next to the "
         "SQLite store, or ~/.cache/seethink/files with PostgreSQL.",
     )
+    file_bytes: Literal["disk", "database"] = Field(
+        "disk",
+        description="Where uploaded and result file bytes live: 'disk' (data_dir on the batch "
+        "runner's node) or 'database' (the review store's database, beside the files' rows: "
+        "reachable from every node, the cluster profiles' choice).",
+    )
     max_file_bytes: int = Field(
         64 * 1024 * 1024, ge=1024, description="Largest uploaded file (413 above)."
     )

@@ -1,7 +1,9 @@
 """The batch store: uploaded files, batches and per-line results, in the review queue's database.
 
 Metadata lives in the same database as the review queue (:mod:`seethink.store.db`: SQLite by
-default, PostgreSQL on the cluster profiles); file bytes live on disk under ``data_dir``. A
+default, PostgreSQL on the cluster profiles); file bytes live on disk under ``data_dir``, or in
+the same database (``file_bytes="database"``, the cluster profiles: every node reaches them, and
+a file's row and bytes are written in one transaction). A
 line's result is keyed by (batch_id, line number): a resumed job inserts with ``ON CONFLICT DO
 NOTHING`` and skips lines already stored, so no line is ever written twice. Status changes are
 conditional UPDATEs, so a cancel racing the runner has one winner.
@@ -35,6 +37,13 @@ FILES_TABLE = Table(
         Column("filename", nullable=False),
         Column("purpose", nullable=False),
     ),
+    primary_key="id",
+)
+
+# File bytes when they live in the database (file_bytes="database").
+FILE_BYTES_TABLE = Table(
+    name="batch_file_bytes",
+    columns=(Column("id", nullable=False), Column("data", "blob", nullable=False)),
     primary_key="id",
 )
 
@@ -137,12 +146,30 @@ def _id(prefix: str) -> str:
 class BatchStore:
     """Files, batches and line results. Thread-safe; every method is a short blocking call."""
 
-    def __init__(self, db: Database, data_dir: str | os.PathLike[str], max_file_bytes: int):
+    def __init__(
+        self,
+        db: Database,
+        data_dir: str | os.PathLike[str] | None,
+        max_file_bytes: int,
+        file_bytes: str = "disk",
+    ):
+        if file_bytes not in ("disk", "database"):
+            raise ValueError(f"file_bytes={file_bytes!r}: expected 'disk' or 'database'")
         self.db = db
-        self.data_dir = Path(os.path.expanduser(data_dir))
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.in_db = file_bytes == "database"
+        self.data_dir: Path | None = None
+        if not self.in_db:
+            if data_dir is None:
+                raise ValueError("file bytes on disk need a data_dir")
+            self.data_dir = Path(os.path.expanduser(data_dir))
+            self.data_dir.mkdir(parents=True, exist_ok=True)
         self.max_file_bytes = max_file_bytes
-        db.migrate(FILES_TABLE, BATCHES_TABLE, RESULTS_TABLE)
+        db.migrate(FILES_TABLE, BATCHES_TABLE, RESULTS_TABLE, FILE_BYTES_TABLE)
+
+    @property
+    def files_location(self) -> str:
+        """Where file bytes live, for logs."""
+        return f"the {self.db.dialect} database" if self.in_db else str(self.data_dir)
 
     def close(self) -> None:
         self.db.close()
@@ -159,9 +186,11 @@ class BatchStore:
                 f"the file is {len(data)} bytes; the limit is {self.max_file_bytes} bytes"
             )
         file_id = file_id or _id("file")
-        tmp = self.data_dir / f".{file_id}.{uuid.uuid4().hex[:8]}.part"
-        tmp.write_bytes(data)
-        os.replace(tmp, self._path(file_id))
+        path = self._path(file_id)
+        if not self.in_db:
+            tmp = path.with_name(f".{file_id}.{uuid.uuid4().hex[:8]}.part")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
         row = {
             "id": file_id,
             "created_at": _now(),
@@ -169,11 +198,18 @@ class BatchStore:
             "filename": filename[:255] or "file",
             "purpose": purpose,
         }
-        self.db.run(
-            "INSERT INTO batch_files (id, created_at, bytes, filename, purpose)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes",
-            list(row.values()),
-        )
+        with self.db.transaction() as tx:
+            if self.in_db:
+                tx.run(
+                    "INSERT INTO batch_file_bytes (id, data) VALUES (?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                    (file_id, data),
+                )
+            tx.run(
+                "INSERT INTO batch_files (id, created_at, bytes, filename, purpose)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET bytes = excluded.bytes",
+                list(row.values()),
+            )
         return self.get_file(file_id) or row
 
     def get_file(self, file_id: str) -> dict | None:
@@ -183,15 +219,22 @@ class BatchStore:
     def file_bytes(self, file_id: str) -> bytes:
         if self.get_file(file_id) is None:
             raise BatchNotFound(f"no file with id '{file_id}'")
+        gone = BatchNotFound(f"the bytes of file '{file_id}' are gone from the store")
+        path = self._path(file_id)
+        if self.in_db:
+            rows = self.db.run("SELECT data FROM batch_file_bytes WHERE id = ?", (file_id,)).rows
+            if not rows:
+                raise gone
+            return bytes(rows[0]["data"])
         try:
-            return self._path(file_id).read_bytes()
+            return path.read_bytes()
         except FileNotFoundError:
-            raise BatchNotFound(f"the bytes of file '{file_id}' are gone from the store") from None
+            raise gone from None
 
     def _path(self, file_id: str) -> Path:
         if not file_id.replace("-", "").isalnum():
             raise BatchNotFound(f"no file with id '{file_id[:80]}'")
-        return self.data_dir / file_id
+        return (self.data_dir or Path("/nonexistent")) / file_id
 
     # ---- batches ------------------------------------------------------------------------
 
@@ -358,8 +401,12 @@ class BatchStore:
         ]
 
 
-def open_batch_store(store_url: str, data_dir: str | None, max_file_bytes: int) -> BatchStore:
+def open_batch_store(
+    store_url: str, data_dir: str | None, max_file_bytes: int, file_bytes: str = "disk"
+) -> BatchStore:
     """The batch store in the database ``store_url`` names (the review queue's)."""
+    if file_bytes == "database":
+        return BatchStore(open_database(store_url), None, max_file_bytes, file_bytes)
     return BatchStore(
         open_database(store_url), data_dir or default_data_dir(store_url), max_file_bytes
     )

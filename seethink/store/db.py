@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
-ColumnType = Literal["text", "real", "integer"]
+ColumnType = Literal["text", "real", "integer", "blob"]
 # Stable key for PostgreSQL's advisory lock: replicas starting together migrate one at a time.
 _MIGRATE_LOCK_KEY = 0x5EE7_0001
 
@@ -156,7 +156,7 @@ class SQLiteDatabase(Database):
     during a redeploy) holding the write lock for a moment."""
 
     dialect = "sqlite"
-    _TYPES = {"text": "TEXT", "real": "REAL", "integer": "INTEGER"}
+    _TYPES = {"text": "TEXT", "real": "REAL", "integer": "INTEGER", "blob": "BLOB"}
 
     def __init__(self, path: str | os.PathLike[str], busy_timeout_s: float = 10.0):
         self.path = Path(os.path.expanduser(path))
@@ -229,7 +229,7 @@ class PostgresDatabase(Database):
     costs one reconnect, not a dead replica."""
 
     dialect = "postgresql"
-    _TYPES = {"text": "TEXT", "real": "DOUBLE PRECISION", "integer": "BIGINT"}
+    _TYPES = {"text": "TEXT", "real": "DOUBLE PRECISION", "integer": "BIGINT", "blob": "BYTEA"}
 
     def __init__(self, dsn: str, max_size: int = 4, connect_timeout_s: float = 10.0):
         from psycopg.rows import dict_row

@@ -22,19 +22,52 @@ from seethink.store.batch import (
 from tests.pg import postgres_dsn  # noqa: F401  (module-scoped fixture)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+def _store_url(request, tmp_path, db: str) -> str:
+    if db == "sqlite":
+        return f"sqlite://{tmp_path}/review.sqlite3"
+    dsn = request.getfixturevalue("postgres_dsn")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{dsn}?options=-csearch_path%3D{schema}"
+
+
+# (database, where file bytes live): disk is the default, the database the cluster profiles'
+@pytest.fixture(
+    params=[
+        ("sqlite", "disk"),
+        ("sqlite", "database"),
+        ("postgres", "disk"),
+        ("postgres", "database"),
+    ],
+    ids=lambda p: "-".join(p),
+)
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite://{tmp_path}/review.sqlite3"
-    else:
-        dsn = request.getfixturevalue("postgres_dsn")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        url = f"{dsn}?options=-csearch_path%3D{schema}"
-    s = open_batch_store(url, str(tmp_path / "files"), max_file_bytes=4096)
+    db, file_bytes = request.param
+    url = _store_url(request, tmp_path, db)
+    s = open_batch_store(url, str(tmp_path / "files"), max_file_bytes=4096, file_bytes=file_bytes)
     yield s
     s.close()
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"])
+def test_file_bytes_in_the_database_reach_every_node_and_touch_no_disk(request, tmp_path, db):
+    url = _store_url(request, tmp_path, db)
+    data = bytes(range(256)) * 4  # any bytes, not only text
+    one = open_batch_store(url, str(tmp_path / "a"), max_file_bytes=4096, file_bytes="database")
+    other = open_batch_store(url, str(tmp_path / "b"), max_file_bytes=4096, file_bytes="database")
+    try:
+        f = one.add_file("in.jsonl", "batch", data)
+        # a replica on another node (another store object, no shared disk) reads the same bytes
+        assert other.file_bytes(f["id"]) == data and other.get_file(f["id"])["bytes"] == 1024
+        assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+        # the same id again (a resumed batch writing its results) replaces, never duplicates
+        one.add_file("in.jsonl", "batch", b"new", file_id=f["id"])
+        assert other.file_bytes(f["id"]) == b"new"
+        assert "database" in one.files_location
+    finally:
+        one.close()
+        other.close()
 
 
 def _file(store, n: int = 3, extra: list[str] | None = None) -> str:
