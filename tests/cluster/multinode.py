@@ -478,6 +478,10 @@ def static_scenario(tmp: str, out: dict) -> None:
             text = scrape(ports)
             out["metrics"] = {"error": str(e), "names": metric_names(text)}
 
+        # a Batch API job on the cluster: the file bytes live in the store's database
+        # (cluster-local's batch.file_bytes), not on the batch runner's disk
+        out["batch"] = run_batch(client, review_db)
+
         # node loss: a spare vision node joins, then the busiest vision node goes, under load
         spare = cluster.add_node(**node_args(types["vision_l40s"]))
         vision_nodes = [r["node_id"] for r in out["placement"]["replicas"]
@@ -524,6 +528,52 @@ def static_scenario(tmp: str, out: dict) -> None:
 
 
 REVIEWER_KEY = secrets.token_hex(16)
+
+
+def run_batch(client: Client, review_db: str, n: int = 4) -> dict:
+    """Upload a batch file, run it, read the output back; where the bytes were stored."""
+    import sqlite3
+
+    lines = []
+    for i in range(n):
+        content = [
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image_url",
+             "image_url": {"url": "data:image/png;base64," + b64(noise_png(40_000 + i))}},
+        ]  # fmt: skip
+        body = {"model": "seethink", "messages": [{"role": "user", "content": content}],
+                "max_tokens": 8}  # fmt: skip
+        lines.append(json.dumps({"custom_id": f"line-{i}", "method": "POST",
+                                 "url": "/v1/chat/completions", "body": body}))  # fmt: skip
+    data = ("\n".join(lines) + "\n").encode()
+    r = client.s.post(client.url + "/v1/files", data={"purpose": "batch"},
+                      files={"file": ("in.jsonl", data)}, timeout=60)  # fmt: skip
+    r.raise_for_status()
+    file_id = r.json()["id"]
+    r = client.s.post(client.url + "/v1/batches", json={
+        "input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h",
+    }, timeout=60)  # fmt: skip
+    r.raise_for_status()
+    batch_id = r.json()["id"]
+
+    def final():
+        b = client.s.get(f"{client.url}/v1/batches/{batch_id}", timeout=30).json()
+        return b if b["status"] in ("completed", "failed", "cancelled", "expired") else None
+
+    batch = wait_for("the batch to finish", final, 240, 2)
+    out: dict[str, Any] = {"status": batch["status"], "counts": batch["request_counts"]}
+    if batch.get("output_file_id"):
+        text = client.s.get(
+            f"{client.url}/v1/files/{batch['output_file_id']}/content", timeout=60
+        ).text
+        rows = [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+        out["custom_ids"] = sorted(row["custom_id"] for row in rows)
+        out["status_codes"] = sorted({row["response"]["status_code"] for row in rows})
+    with sqlite3.connect(review_db) as db:
+        out["bytes_rows"] = db.execute("SELECT COUNT(*) FROM batch_file_bytes").fetchone()[0]
+    out["files_dir_exists"] = (Path(review_db).parent / "files").exists()
+    out["input_bytes"] = len(data)
+    return out
 
 
 def auth_overrides() -> dict:

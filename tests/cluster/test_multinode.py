@@ -176,6 +176,16 @@ def test_review_store_keeps_every_case(static: dict) -> None:
 # ---- node loss --------------------------------------------------------------------------------
 
 
+def test_a_batch_runs_on_the_cluster_with_its_file_bytes_in_the_store(static: dict) -> None:
+    b = static.get("batch")
+    assert b, static.get("error")
+    assert b["status"] == "completed", b
+    assert b["counts"] == {"total": 4, "completed": 4, "failed": 0}, b
+    assert b["custom_ids"] == [f"line-{i}" for i in range(4)] and b["status_codes"] == [200]
+    # input and output bytes are rows of the store's database; no folder of files was made
+    assert b["bytes_rows"] >= 2 and not b["files_dir_exists"], b
+
+
 def test_node_loss_loses_no_request(static: dict) -> None:
     loss = static["node_loss"]
     results = loss["results"]
