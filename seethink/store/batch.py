@@ -135,6 +135,13 @@ def default_data_dir(store_url: str) -> Path:
     return Path.home() / ".cache" / "seethink" / "files"
 
 
+def _checked_id(file_id: str) -> str:
+    """A file id as the store makes them (letters, digits, '-'): never a path."""
+    if not file_id.replace("-", "").isalnum():
+        raise BatchNotFound(f"no file with id '{file_id[:80]}'")
+    return file_id
+
+
 def _now() -> int:
     return int(time.time())
 
@@ -179,15 +186,16 @@ class BatchStore:
     def add_file(
         self, filename: str, purpose: str, data: bytes, file_id: str | None = None
     ) -> dict:
-        """Store bytes on disk, then the row (a crash between leaves an orphan file, never a
-        row without bytes). A given ``file_id`` makes it idempotent (batch results)."""
+        """Store the bytes, then the row: on disk first (a crash between leaves an orphan
+        file, never a row without bytes), or in the database in the row's own transaction. A
+        given ``file_id`` makes it idempotent (batch results)."""
         if len(data) > self.max_file_bytes:
             raise FileTooLarge(
                 f"the file is {len(data)} bytes; the limit is {self.max_file_bytes} bytes"
             )
-        file_id = file_id or _id("file")
-        path = self._path(file_id)
+        file_id = _checked_id(file_id or _id("file"))
         if not self.in_db:
+            path = self._path(file_id)
             tmp = path.with_name(f".{file_id}.{uuid.uuid4().hex[:8]}.part")
             tmp.write_bytes(data)
             os.replace(tmp, path)
@@ -220,21 +228,20 @@ class BatchStore:
         if self.get_file(file_id) is None:
             raise BatchNotFound(f"no file with id '{file_id}'")
         gone = BatchNotFound(f"the bytes of file '{file_id}' are gone from the store")
-        path = self._path(file_id)
         if self.in_db:
             rows = self.db.run("SELECT data FROM batch_file_bytes WHERE id = ?", (file_id,)).rows
             if not rows:
                 raise gone
             return bytes(rows[0]["data"])
         try:
-            return path.read_bytes()
+            return self._path(file_id).read_bytes()
         except FileNotFoundError:
             raise gone from None
 
     def _path(self, file_id: str) -> Path:
-        if not file_id.replace("-", "").isalnum():
-            raise BatchNotFound(f"no file with id '{file_id[:80]}'")
-        return (self.data_dir or Path("/nonexistent")) / file_id
+        """Where a file's bytes live on disk (the disk mode only)."""
+        assert self.data_dir is not None
+        return self.data_dir / _checked_id(file_id)
 
     # ---- batches ------------------------------------------------------------------------
 

@@ -534,17 +534,12 @@ def run_batch(client: Client, review_db: str, n: int = 4) -> dict:
     """Upload a batch file, run it, read the output back; where the bytes were stored."""
     import sqlite3
 
-    lines = []
-    for i in range(n):
-        content = [
-            {"type": "text", "text": "What is in this picture?"},
-            {"type": "image_url",
-             "image_url": {"url": "data:image/png;base64," + b64(noise_png(40_000 + i))}},
-        ]  # fmt: skip
-        body = {"model": "seethink", "messages": [{"role": "user", "content": content}],
-                "max_tokens": 8}  # fmt: skip
-        lines.append(json.dumps({"custom_id": f"line-{i}", "method": "POST",
-                                 "url": "/v1/chat/completions", "body": body}))  # fmt: skip
+    from tests.helpers import batch_line
+
+    lines = [
+        json.dumps(batch_line(f"line-{i}", "What is in this picture?", image=noise_png(40_000 + i)))
+        for i in range(n)
+    ]
     data = ("\n".join(lines) + "\n").encode()
     r = client.s.post(client.url + "/v1/files", data={"purpose": "batch"},
                       files={"file": ("in.jsonl", data)}, timeout=60)  # fmt: skip
