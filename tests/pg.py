@@ -176,3 +176,20 @@ def postgres_dsn() -> Iterator[str]:
     """A DSN of a private PostgreSQL server shared by the tests of one module."""
     with postgres_or_skip() as dsn:
         yield dsn
+
+
+def empty_store_url(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> str:
+    """The URL of an empty store: a SQLite file under ``tmp_path``, or (``backend`` "postgres")
+    a fresh schema on the module's server from ``postgres_dsn``, so tests never see each
+    other's rows and no database has to be created."""
+    if backend == "sqlite":
+        return f"sqlite://{tmp_path}/review.sqlite3"
+    import uuid
+
+    import psycopg
+
+    dsn = request.getfixturevalue("postgres_dsn")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{dsn}?options=-csearch_path%3D{schema}"

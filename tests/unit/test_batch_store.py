@@ -4,9 +4,7 @@ batches, idempotent line results, counts, paging, cancel, a whole run and a resu
 from __future__ import annotations
 
 import json
-import uuid
 
-import psycopg
 import pytest
 
 from seethink.batch import BatchService, Line
@@ -19,17 +17,7 @@ from seethink.store.batch import (
     LineResult,
     open_batch_store,
 )
-from tests.pg import postgres_dsn  # noqa: F401  (module-scoped fixture)
-
-
-def _store_url(request, tmp_path, db: str) -> str:
-    if db == "sqlite":
-        return f"sqlite://{tmp_path}/review.sqlite3"
-    dsn = request.getfixturevalue("postgres_dsn")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    return f"{dsn}?options=-csearch_path%3D{schema}"
+from tests.pg import empty_store_url, postgres_dsn  # noqa: F401  (module-scoped fixture)
 
 
 # (database, where file bytes live): disk is the default, the database the cluster profiles'
@@ -44,7 +32,7 @@ def _store_url(request, tmp_path, db: str) -> str:
 )
 def store(request, tmp_path):
     db, file_bytes = request.param
-    url = _store_url(request, tmp_path, db)
+    url = empty_store_url(request, tmp_path, db)
     s = open_batch_store(url, str(tmp_path / "files"), max_file_bytes=4096, file_bytes=file_bytes)
     yield s
     s.close()
@@ -52,7 +40,7 @@ def store(request, tmp_path):
 
 @pytest.mark.parametrize("db", ["sqlite", "postgres"])
 def test_file_bytes_in_the_database_reach_every_node_and_touch_no_disk(request, tmp_path, db):
-    url = _store_url(request, tmp_path, db)
+    url = empty_store_url(request, tmp_path, db)
     data = bytes(range(256)) * 4  # any bytes, not only text
     one = open_batch_store(url, str(tmp_path / "a"), max_file_bytes=4096, file_bytes="database")
     other = open_batch_store(url, str(tmp_path / "b"), max_file_bytes=4096, file_bytes="database")

@@ -9,7 +9,6 @@ import pickle
 import sqlite3
 import threading
 import time
-import uuid
 
 import psycopg
 import pytest
@@ -31,7 +30,7 @@ from seethink.store import (
 )
 from seethink.store.thumbnail import thumbnail_data_url
 from tests.helpers import free_port, png_bytes
-from tests.pg import postgres_dsn  # noqa: F401  (module-scoped fixture)
+from tests.pg import empty_store_url, postgres_dsn  # noqa: F401  (module-scoped fixture)
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -39,14 +38,7 @@ BACKENDS = ["sqlite", "postgres"]
 @pytest.fixture(params=BACKENDS)
 def store_url(request, tmp_path) -> str:
     """A URL of an empty store; both backends."""
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/review.sqlite3"
-    dsn = request.getfixturevalue("postgres_dsn")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    # a schema per test: tests never see each other's cases, and no database to create
-    return f"{dsn}?options=-csearch_path%3D{schema}"
+    return empty_store_url(request, tmp_path, request.param)
 
 
 @pytest.fixture
