@@ -153,25 +153,19 @@ def _id(prefix: str) -> str:
 class BatchStore:
     """Files, batches and line results. Thread-safe; every method is a short blocking call."""
 
-    def __init__(
-        self,
-        db: Database,
-        data_dir: str | os.PathLike[str] | None,
-        max_file_bytes: int,
-        file_bytes: str = "disk",
-    ):
-        if file_bytes not in ("disk", "database"):
-            raise ValueError(f"file_bytes={file_bytes!r}: expected 'disk' or 'database'")
+    def __init__(self, db: Database, data_dir: str | os.PathLike[str] | None, max_file_bytes: int):
+        """File bytes go under ``data_dir``, or into the database when it is None."""
         self.db = db
-        self.in_db = file_bytes == "database"
-        self.data_dir: Path | None = None
-        if not self.in_db:
-            if data_dir is None:
-                raise ValueError("file bytes on disk need a data_dir")
-            self.data_dir = Path(os.path.expanduser(data_dir))
+        self.data_dir = None if data_dir is None else Path(os.path.expanduser(data_dir))
+        if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         self.max_file_bytes = max_file_bytes
         db.migrate(FILES_TABLE, BATCHES_TABLE, RESULTS_TABLE, FILE_BYTES_TABLE)
+
+    @property
+    def in_db(self) -> bool:
+        """Whether file bytes live in the database (else on disk under ``data_dir``)."""
+        return self.data_dir is None
 
     @property
     def files_location(self) -> str:
@@ -411,12 +405,15 @@ class BatchStore:
 def open_batch_store(
     store_url: str, data_dir: str | None, max_file_bytes: int, file_bytes: str = "disk"
 ) -> BatchStore:
-    """The batch store in the database ``store_url`` names (the review queue's)."""
+    """The batch store in the database ``store_url`` names (the review queue's); file bytes
+    on disk (``data_dir``, by default next to a SQLite store) or in that database."""
+    if file_bytes not in ("disk", "database"):
+        raise ValueError(f"file_bytes={file_bytes!r}: expected 'disk' or 'database'")
     if file_bytes == "database":
-        return BatchStore(open_database(store_url), None, max_file_bytes, file_bytes)
-    return BatchStore(
-        open_database(store_url), data_dir or default_data_dir(store_url), max_file_bytes
-    )
+        data_dir = None
+    else:
+        data_dir = data_dir or default_data_dir(store_url)
+    return BatchStore(open_database(store_url), data_dir, max_file_bytes)
 
 
 def _dumps(v: Any) -> str | None:
