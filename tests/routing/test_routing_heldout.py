@@ -123,11 +123,12 @@ def test_infer_lang_agrees_with_labels(dev: list[dict[str, str]]) -> None:
     assert agree >= 0.9
 
 
-def test_the_fresh_heldout_file_is_not_trained_on() -> None:
-    """The README's router numbers come from heldout2: it must not be in the training data."""
+@pytest.mark.parametrize("name", ["heldout2", "heldout3"])
+def test_the_fresh_heldout_files_are_not_trained_on(name: str) -> None:
+    """The README's router numbers come from these files: they must not be in the training data."""
     from pathlib import Path
 
-    path = Path(__file__).parents[2] / "routing" / "data" / "heldout2" / "voices_heldout2.jsonl"
+    path = Path(__file__).parents[2] / "routing" / "data" / name / f"voices_{name}.jsonl"
     heldout = load_jsonl(path)
     assert len(heldout) >= 600
     trained = {_key(r["prompt"]) for r in training_rows()}
