@@ -1,16 +1,17 @@
 """The vision node: looks at images, captions them and answers perception questions.
 
-Concurrent requests to one replica are gathered into batches by ``@serve.batch`` and run as one
-``generate`` call; batch size and wait come from the profile, not from the decorator. A batch
-that raises is retried item by item, so one bad input fails only its own request.
+Concurrent requests to one replica are gathered into batches and run as one ``generate`` call:
+continuous batching (``seethink/batcher.py``), each batch formed when the model is free, from
+everything that queued while the last one ran; batch size and idle wait come from the profile.
+A batch that raises is retried item by item, so one bad input fails only its own request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from ray import serve
-
+from seethink.batcher import ContinuousBatcher
 from seethink.checkpoints import checkpoint_version, resolve_model_path
 from seethink.config import VisionConfig
 from seethink.generation import Generation, ModelInputError, VisionBackend
@@ -42,28 +43,29 @@ class Vision:
     def __init__(self, cfg: VisionConfig, backend: VisionBackend | None = None):
         self.cfg = cfg
         self.backend = backend or make_backend(cfg)
-        for batched in (self._generate_batch, self._verify_batch):
-            batched.set_max_batch_size(cfg.max_batch_size)
-            batched.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
+        # one model: a caption batch and a yes/no batch take turns on it (seethink/batcher.py)
+        model = asyncio.Lock()
+        self._generate = ContinuousBatcher(
+            self._generate_batch, cfg.max_batch_size, cfg.batch_wait_timeout_s, model, "generate"
+        )
+        self._verify = ContinuousBatcher(
+            self._verify_batch, cfg.max_batch_size, cfg.batch_wait_timeout_s, model, "verify"
+        )
         self.calls = 0  # backend calls made; batches, not requests
         self.items = 0  # requests served
         self.max_batch = 0
         self.isolated = 0  # items retried alone after their batch failed
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def _generate_batch(
-        self, images: list[bytes], prompts: list[str]
-    ) -> list[Generation | Exception]:
+    async def _generate_batch(self, items: list[tuple[bytes, str]]) -> list[Generation | Exception]:
+        images, prompts = [i for i, _ in items], [p for _, p in items]
         return await self._isolated(
             lambda ims, ps: self.backend.generate(ims, ps, self.cfg.max_new_tokens),
             images,
             prompts,
         )
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def _verify_batch(
-        self, images: list[bytes], questions: list[str]
-    ) -> list[float | Exception]:
+    async def _verify_batch(self, items: list[tuple[bytes, str]]) -> list[float | Exception]:
+        images, questions = [i for i, _ in items], [q for _, q in items]
         return await self._isolated(self.backend.yes_probability, images, questions)
 
     async def _isolated(self, fn, images: list[bytes], texts: list[str]) -> list:
@@ -88,15 +90,15 @@ class Vision:
     async def caption(self, image: bytes, lang: str = "en") -> dict:
         """A description of the image (the cascade's input to the LLM)."""
         prompt = CAPTION_PROMPTS.get(lang, CAPTION_PROMPTS["en"])
-        return _as_dict(_raise(await self._generate_batch(image, prompt)))
+        return _as_dict(_raise(await self._generate.submit(image, prompt)))
 
     async def answer(self, image: bytes, question: str) -> dict:
         """The vision model's own answer to a question about the image (the direct route)."""
-        return _as_dict(_raise(await self._generate_batch(image, question)))
+        return _as_dict(_raise(await self._generate.submit(image, question)))
 
     async def verify(self, image: bytes, question: str) -> float:
         """P(yes) for a yes/no question about the image, from one batched forward pass."""
-        return float(_raise(await self._verify_batch(image, question)))
+        return float(_raise(await self._verify.submit(image, question)))
 
     def info(self) -> dict:
         return {"name": self.backend.name, "version": self.backend.version}

@@ -131,8 +131,14 @@ class VisionConfig(NodeConfig):
     )
     dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     max_new_tokens: int = Field(32, ge=1, le=4096, description="Bound on generated tokens.")
-    max_batch_size: int = Field(8, ge=1, description="@serve.batch: largest batch.")
-    batch_wait_timeout_s: float = Field(0.01, ge=0, description="@serve.batch: wait to fill.")
+    max_batch_size: int = Field(8, ge=1, description="Continuous batching: largest batch.")
+    batch_wait_timeout_s: float = Field(
+        0.0,
+        ge=0,
+        description="Continuous batching: how long a request that finds the model idle waits for "
+        "company (0: starts at once). Requests that arrive while a batch runs always join the "
+        "next batch, whatever this says.",
+    )
     gpu_memory_utilization: float | None = Field(
         None, gt=0, le=1, description="vllm backend: share of the card's memory this replica takes."
     )

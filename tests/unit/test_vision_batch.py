@@ -1,4 +1,4 @@
-"""The vision node's batching with Serve's real ``@serve.batch``: one bad item fails alone."""
+"""The vision node's continuous batching (seethink/batcher.py): one bad item fails alone."""
 
 from __future__ import annotations
 
@@ -11,19 +11,6 @@ from seethink.config import load_config
 from seethink.generation import ModelInputError
 from tests.fakes.handles import FakeVisionBackend
 from tests.helpers import png_bytes
-
-
-@pytest.fixture(autouse=True)
-def _outside_a_replica(monkeypatch):
-    """@serve.batch's queue only warns (reading the replica's config) if the batch size exceeds
-    max_ongoing_requests; outside a replica there is no config to read."""
-    from ray.serve import batching
-
-    monkeypatch.setattr(
-        batching._BatchQueue,
-        "_warn_if_max_batch_size_exceeds_max_ongoing_requests",
-        lambda self: None,
-    )
 
 
 def test_a_batch_with_one_bad_item_answers_the_others_and_fails_only_that_one():
