@@ -156,11 +156,12 @@ class FastLinearScorer:
         p = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
         # Within a block every contribution is scaled by the same positive 1 / norm, so the
         # block's own top n-grams are found unscaled and only those few are scaled and merged.
+        # The heap compares bare floats (cheap), and the few winners find their n-gram by index.
         pick = heapq.nlargest if z >= 0 else heapq.nsmallest
         merged = [
-            (w * inv, term)
+            (w * inv, terms[i])
             for route, terms, inv in parts
-            for w, term in pick(top, zip(route, terms, strict=True))
+            for w, i in _indexed(pick(top, route), route)
         ]
         sign = 1.0 if z >= 0 else -1.0
         evidence = [c for c in pick(top, merged) if sign * c[0] > 0]
@@ -169,3 +170,15 @@ class FastLinearScorer:
         exps = [math.exp(v - m) for v in dl]
         total = sum(exps)
         return p, [e / total for e in exps], evidence
+
+
+def _indexed(values: list[float], seq: Sequence[float]) -> list[tuple[float, int]]:
+    """``(value, position in seq)`` for each of ``values`` (taken from ``seq``); equal values
+    get successive positions, so no n-gram is named twice."""
+    out: list[tuple[float, int]] = []
+    for v in values:
+        i = seq.index(v)
+        while any(j == i for _, j in out):
+            i = seq.index(v, i + 1)
+        out.append((v, i))
+    return out

@@ -37,7 +37,7 @@ MODEL_PATH = PACKAGE_DIR / "model" / "router.pkl.gz"
 ARTEFACT_FORMAT = 2
 SENSITIVE = ("medical", "finance", "legal")
 # Hand-written rows count this many times a template row.
-VOICES_WEIGHT = 2.0
+VOICES_WEIGHT = 3.0
 # Threshold choice on the dev split (see choose_thresholds): raise the lowest sensitive recall
 # while at most PLAIN_BUDGET of plain questions are called sensitive. The budget is below the 5 %
 # goal because unseen questions score worse than the split the thresholds were tuned on.
