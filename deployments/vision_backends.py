@@ -140,7 +140,7 @@ class TransformersVision(VisionBackend):
 class VLLMVision(VisionBackend):
     """GLM-4V on vLLM (``Glm4vForConditionalGeneration`` is a vLLM-supported architecture).
 
-    The faster backend on GPUs: continuous batching replaces ``@serve.batch`` windows. Used by
+    The faster backend on GPUs: vLLM schedules token by token inside each batch. Used by
     the gpu-24g profile. Not exercised by the tests: they run the vision node on transformers,
     and no GPU was available to check this path (see the README).
     """

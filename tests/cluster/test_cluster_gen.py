@@ -33,6 +33,7 @@ MAY_DIFFER = {
     "llm.max_model_len",
     "llm.max_tokens",
     "llm.cpu_kvcache_space_gib",
+    "llm.engine_kwargs",  # the CPU build runs vLLM's single-process executor
     "llm.timeout_s",
     "llm.health_check_timeout_s",
     "llm.autoscaling_config.upscale_delay_s",

@@ -86,7 +86,7 @@ class FakeChat(ChatBackend):
 
 
 def unbatched_vision(cfg, backend: VisionBackend):
-    """The real ``Vision`` node class with each call its own batch (no @serve.batch queue)."""
+    """The real ``Vision`` node class with each call its own batch (no batcher queue)."""
     from deployments.vision import Vision, _as_dict
 
     class UnbatchedVision(Vision):
