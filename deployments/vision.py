@@ -51,9 +51,6 @@ class Vision:
         self._verify = ContinuousBatcher(
             self._verify_batch, cfg.max_batch_size, cfg.batch_wait_timeout_s, model, "verify"
         )
-        self.calls = 0  # backend calls made; batches, not requests
-        self.items = 0  # requests served
-        self.max_batch = 0
         self.isolated = 0  # items retried alone after their batch failed
 
     async def _generate_batch(self, items: list[tuple[bytes, str]]) -> list[Generation | Exception]:
@@ -70,9 +67,6 @@ class Vision:
 
     async def _isolated(self, fn, images: list[bytes], texts: list[str]) -> list:
         """Run ``fn`` on the batch; if it raises, run each item alone so only bad ones fail."""
-        self.calls += 1
-        self.items += len(images)
-        self.max_batch = max(self.max_batch, len(images))
         try:
             return await run_blocking(fn, [decode_image(b) for b in images], texts)
         except Exception as e:
@@ -103,10 +97,15 @@ class Vision:
     def info(self) -> dict:
         return {"name": self.backend.name, "version": self.backend.version}
 
+    @property
+    def max_batch(self) -> int:
+        return max(self._generate.largest, self._verify.largest)
+
     def stats(self) -> dict:
+        batchers = (self._generate, self._verify)
         return {
-            "calls": self.calls,
-            "items": self.items,
+            "calls": sum(b.batches for b in batchers),  # backend calls: batches, not requests
+            "items": sum(b.items for b in batchers),  # requests served
             "max_batch": self.max_batch,
             "isolated": self.isolated,
         }

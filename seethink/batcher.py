@@ -18,6 +18,7 @@ away) is dropped from the queue before its batch is formed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -54,9 +55,6 @@ class ContinuousBatcher:
         self.items = 0  # items run in them
         self.largest = 0  # the largest batch so far
 
-    def queued(self) -> int:
-        return len(self._queue)
-
     async def submit(self, *args: Any) -> Any:
         """Queue one item and wait for its result (or its exception)."""
         loop = asyncio.get_running_loop()
@@ -82,11 +80,8 @@ class ContinuousBatcher:
             if idle and self.idle_wait_s:
                 await self._fill(loop.time() + self.idle_wait_s)
             idle = False
-            if self.lock is None:
+            async with self.lock or contextlib.nullcontext():
                 await self._run_one()
-            else:
-                async with self.lock:
-                    await self._run_one()
 
     async def _fill(self, deadline: float) -> None:
         """Wait until the queue holds a full batch or the deadline passes."""

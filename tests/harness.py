@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import requests
 
 from seethink.edge import ENV as EDGE_ENV
@@ -139,3 +140,14 @@ def _warm_up(g: Graph) -> None:
     r = g.get("/readyz")
     assert r.status_code == 200, r.text
     print(f"graph warm in {time.time() - t:.1f}s")
+
+
+def replica_pids(deployment: str) -> list[int]:
+    """PIDs of this graph's replicas of one deployment (``ray::ServeReplica:APP:NAME``)."""
+    want = f"ServeReplica:seethink:{deployment}"
+    pids = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if cmd.startswith("ray::") and want in cmd:
+            pids.append(p.pid)
+    return pids

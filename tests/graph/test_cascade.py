@@ -9,7 +9,7 @@ import time
 import pytest
 
 from seethink.checkpoints import checkpoint_version, resolve_model_path
-from tests.harness import REVIEWER, restart_graph
+from tests.harness import REVIEWER, replica_pids, restart_graph
 from tests.helpers import b64, png_bytes
 
 pytestmark = pytest.mark.slow
@@ -96,16 +96,15 @@ def test_every_response_names_models_and_versions(graph):
 def _kill_llm_engine() -> None:
     import psutil
 
-    for p in psutil.process_iter(["cmdline"]):
-        if "ServeReplica:seethink:LLM" in " ".join(p.info["cmdline"] or []):
-            engines = [
-                c for c in p.children(recursive=True) if "EngineCore" in " ".join(c.cmdline())
-            ]
-            assert engines, f"the LLM replica {p.pid} has no engine process"
-            for c in engines:
-                c.kill()
-            return
-    raise AssertionError("no LLM replica process")
+    (pid,) = replica_pids("LLM")
+    engines = [
+        c
+        for c in psutil.Process(pid).children(recursive=True)
+        if "EngineCore" in " ".join(c.cmdline())
+    ]
+    assert engines, f"the LLM replica {pid} has no engine process"
+    for c in engines:
+        c.kill()
 
 
 def test_forced_conflict_is_queued_for_review_and_survives_a_restart(graph):

@@ -11,24 +11,12 @@ import threading
 import time
 
 import httpx
-import psutil
 import pytest
 
-from tests.harness import GRAPH_OVERRIDES, REVIEWER, deploy
+from tests.harness import GRAPH_OVERRIDES, REVIEWER, deploy, replica_pids
 from tests.helpers import b64, png_bytes
 
 pytestmark = pytest.mark.slow
-
-
-def replica_pids(deployment: str) -> list[int]:
-    """PIDs of this graph's replicas of one deployment (``ray::ServeReplica:APP:NAME``)."""
-    want = f"ServeReplica:seethink:{deployment}"
-    pids = []
-    for p in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(p.info["cmdline"] or [])
-        if cmd.startswith("ray::") and want in cmd:
-            pids.append(p.pid)
-    return pids
 
 
 def _infer(seed: int, route: str = "direct", prompt: str = "What colour is it?") -> dict:
