@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/graph_cost.py                      # boots the instant profile
     .venv/bin/python scripts/graph_cost.py --pyspy              # + the ingress's hottest functions
+    .venv/bin/python scripts/graph_cost.py --profile cpu        # the same, with the real models
 
 The instant profile's models answer at once, so what is left is the graph: the proxy, the
 ingress (HTTP, validation, image checks, the pipeline), the hops to router, cache, vision and
@@ -39,9 +40,9 @@ from benchlib import (  # noqa: E402
 )
 
 
-def boot(workdir: Path) -> str:
+def boot(workdir: Path, profile: str = "instant") -> str:
     return boot_graph(
-        workdir, {"profile": "instant", "arbiter": {"review_db": str(workdir / "r.db")}}
+        workdir, {"profile": profile, "arbiter": {"review_db": str(workdir / "r.db")}}
     )
 
 
@@ -55,18 +56,22 @@ def caller(client: httpx.AsyncClient, route: str, images: list[str]):
     return call
 
 
-async def measure(url: str, n: int, levels: list[int]) -> tuple[list[Row], dict]:
-    images = [base64.b64encode(make_image(i)).decode() for i in range(256)]
+async def measure(url: str, n: int, levels: list[int], profile: str) -> tuple[list[Row], dict]:
+    # a distinct image for every request, so no caption is ever served from the cache
+    count = 32 + n * len(levels)
+    images = {r: [base64.b64encode(make_image(k * count + i)).decode() for i in range(count)]
+              for k, r in enumerate(("direct", "cascade"))}  # fmt: skip
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     rows, cpu = [], {}
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as c:
         for route in ("direct", "cascade"):
-            await run_load(caller(c, route, images), 32, 8, 60)  # warm
+            await run_load(caller(c, route, images[route][:32]), 32, 8, 60)  # warm
             before = cpu_by_label(tree_procs(os.getpid()))
             total = 0
-            for conc in levels:
-                r = await run_load(caller(c, route, images), n, conc, 60)
-                rows.append(Row.of(f"instant {route}", "graph", conc, r))
+            for j, conc in enumerate(levels):
+                batch = images[route][32 + j * n : 32 + (j + 1) * n]
+                r = await run_load(caller(c, route, batch), n, conc, 60)
+                rows.append(Row.of(f"{profile} {route}", "graph", conc, r))
                 total += len(r.latencies)
             after = cpu_by_label(tree_procs(os.getpid()))
             cpu[route] = {k: (after.get(k, 0) - before.get(k, 0)) / total * 1000 for k in after}
@@ -114,14 +119,16 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=256)
     ap.add_argument("--concurrency", default="1,64")
     ap.add_argument("--pyspy", action="store_true")
+    ap.add_argument("--profile", default="instant", help="cpu: the real models' CPU too")
     args = ap.parse_args()
-    url = args.url or boot(Path(tempfile.mkdtemp(prefix="seethink-cost-")))
+    url = args.url or boot(Path(tempfile.mkdtemp(prefix="seethink-cost-")), args.profile)
     levels = [int(x) for x in args.concurrency.split(",")]
-    rows, cpu = asyncio.run(measure(url, args.requests, levels))
+    rows, cpu = asyncio.run(measure(url, args.requests, levels, args.profile))
     print_rows(rows)
     labels = sorted({k for v in cpu.values() for k in v if max(c[k] for c in cpu.values()) > 0.05},
                     key=lambda k: -cpu["cascade"].get(k, 0))  # fmt: skip
-    print("\nCPU ms per request, by process (instant profile; all concurrency levels together)\n")
+    print(f"\nCPU ms per request, by process ({args.profile} profile; all concurrency levels"
+          " together)\n")  # fmt: skip
     print(f"| {'process':<34} | direct | cascade |")
     print(f"|{'-' * 36}|--------|---------|")
     for k in labels:

@@ -248,12 +248,32 @@ class Pipeline:
     async def events(self, job: Job) -> AsyncIterator[Event]:
         timer = Timer()
         models = await self.models()
-        decision = await self.route(job, timer)
-        yield Meta(job.request_id, decision.route, decision.domain, decision.confidence,
-                   decision.reason)  # fmt: skip
-        key = self._answer_key(job, decision, models)
+        # The router is asked at once. When the client fixed the route of a JSON request, its
+        # answer (the domain, for the disclaimer) is only needed at the end, so the first model
+        # call does not wait for it; a stream names the domain first, so it waits.
+        routing = asyncio.ensure_future(self.route(job, timer))
+        try:
+            async for ev in self._events(job, models, timer, routing):
+                yield ev
+        finally:
+            if not routing.done():
+                routing.cancel()
+            elif not routing.cancelled():
+                routing.exception()  # retrieved: a failure here already reached the caller
+
+    async def _events(self, job, models, timer, routing: asyncio.Future) -> AsyncIterator[Event]:
+        fixed = job.route != "auto" and job.image is not None and not job.stream
+        if fixed:
+            route = job.route
+        else:
+            decision = await routing
+            route = decision.route
+            yield self._meta(job, decision)
+        key = self._answer_key(job, route, models)
         cached = await self._remembered(key)
         if cached is not None:
+            if fixed:
+                yield self._meta(job, await routing)
             if cached.caption is not None:
                 yield CaptionEvent(cached.caption, True)
             yield Delta(cached.text)
@@ -264,16 +284,23 @@ class Pipeline:
             leader = asyncio.get_running_loop().create_future()
             self._answers_inflight[key] = leader
         try:
-            async for ev in self._answer(job, decision, models, timer):
-                if isinstance(ev, Done) and key is not None and not ev.answer.degraded:
-                    self.answers.put(key, ev.answer, len(ev.answer.model_dump_json()))
-                    leader.set_result(ev.answer)
+            async for ev in self._answer(job, route, routing, models, timer):
+                if isinstance(ev, Done):
+                    if key is not None and not ev.answer.degraded:
+                        self.answers.put(key, ev.answer, len(ev.answer.model_dump_json()))
+                        leader.set_result(ev.answer)
+                    if fixed:
+                        yield self._meta(job, await routing)  # done: awaited for the answer
                 yield ev
         finally:
             if leader is not None:
                 self._answers_inflight.pop(key, None)
                 if not leader.done():
                     leader.set_result(None)  # followers compute their own answer
+
+    @staticmethod
+    def _meta(job: Job, d: Decision) -> Meta:
+        return Meta(job.request_id, d.route, d.domain, d.confidence, d.reason)
 
     async def _remembered(self, key: tuple | None) -> Answer | None:
         """A cached answer, or the answer an identical request in flight is computing."""
@@ -288,14 +315,14 @@ class Pipeline:
             return await asyncio.shield(waiting)
         return None
 
-    async def _answer(self, job, decision, models, timer) -> AsyncIterator[Event]:
+    async def _answer(self, job, route, routing, models, timer) -> AsyncIterator[Event]:
         parts: dict[str, Any] = {}
-        if decision.route == "direct":
+        if route == "direct":
             text = await self.look(job, timer)
             yield Delta(text.text)
         else:
             caption = None
-            if decision.route == "cascade":
+            if route == "cascade":
                 caption, hit = await self.caption(job, timer)
                 parts.update(caption=caption, cache_hit=hit)
                 yield CaptionEvent(caption, hit)
@@ -309,10 +336,11 @@ class Pipeline:
             if degraded is not None:
                 yield Delta(text.text)
                 parts.update(degraded)
-            elif decision.route == "cascade" and self.cfg.arbiter.enabled:
+            elif route == "cascade" and self.cfg.arbiter.enabled:
                 parts.update(vars(await self.arbitrate(job, caption or "", text.text, timer)))
-        used = {"router"} | ({"vision"} if decision.route != "text" else set())
-        used |= {"llm"} if decision.route != "direct" else set()
+        used = {"router"} | ({"vision"} if route != "text" else set())
+        used |= {"llm"} if route != "direct" else set()
+        decision = await routing
         yield Done(self.finish(job, decision, text, parts, models, used, timer))
 
     # -- stages ---------------------------------------------------------------------------
@@ -549,7 +577,7 @@ class Pipeline:
         text = texts.get(lang) or texts.get("en") or next(iter(texts.values()), None)
         return text, reason if text else None
 
-    def _answer_key(self, job: Job, d: Decision, models: dict[str, ModelInfo]) -> tuple | None:
+    def _answer_key(self, job: Job, route: str, models: dict[str, ModelInfo]) -> tuple | None:
         """Repeated identical deterministic requests are answered from memory."""
         if not self.cfg.answer_cache.enabled or job.image is None:
             return None
@@ -557,7 +585,7 @@ class Pipeline:
         if temperature != 0:
             return None
         versions = tuple((k, m.version) for k, m in sorted(models.items()))
-        return (job.image.sha256, job.prompt, d.route, job.max_tokens, versions)
+        return (job.image.sha256, job.prompt, route, job.max_tokens, versions)
 
 
 async def _aiter(items):

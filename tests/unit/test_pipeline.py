@@ -228,3 +228,63 @@ def test_a_sensitive_question_says_the_question_decided_the_disclaimer(tmp_path)
     p, _, _ = make(tmp_path)
     res = run(p, job("Is this rash serious?", seed=41))
     assert res["disclaimer_reason"] == "question"
+
+
+class _GatedRouter:
+    """The real router, answering only once ``gate`` is set (or failing, if told to)."""
+
+    def __init__(self, router, fail: bool = False):
+        self.router, self.fail, self.gate = router, fail, asyncio.Event()
+
+    def info(self):
+        return self.router.info()
+
+    async def classify(self, prompt):
+        await self.gate.wait()
+        if self.fail:
+            raise RuntimeError("router replica lost")
+        return await self.router.classify(prompt)
+
+
+def test_a_fixed_route_does_not_wait_for_the_router_before_the_vision_model(tmp_path):
+    p, backend, _ = make(tmp_path)
+    gated = _GatedRouter(p.router._target)
+    p.router = FakeHandle(gated)
+
+    async def go():
+        task = asyncio.ensure_future(p.run(job("Is this rash serious?", route="direct", seed=50)))
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if backend.calls:
+                break
+        seen = backend.calls  # the vision model ran while the router had not answered
+        gated.gate.set()
+        return seen, await task
+
+    seen, res = asyncio.run(go())
+    assert seen == 1
+    # the router's answer still decides the domain and the disclaimer
+    assert res.domain == "medical" and res.disclaimer_reason == "question"
+    assert res.router.reason == "route 'direct' requested by the client"
+
+
+def test_a_fixed_route_still_fails_cleanly_when_the_router_fails(tmp_path):
+    p, backend, _ = make(tmp_path)
+    gated = _GatedRouter(p.router._target, fail=True)
+    gated.gate.set()
+    p.router = FakeHandle(gated)
+    with pytest.raises(RuntimeError, match="router replica lost"):
+        run(p, job(route="cascade", seed=51))
+
+
+def test_a_stream_with_a_fixed_route_names_the_domain_first(tmp_path):
+    p, _, _ = make(tmp_path)
+
+    async def first_events():
+        j = job("Is this rash serious?", route="cascade", seed=52)
+        j.stream = True
+        return [ev async for ev in p.events(j)]
+
+    events = asyncio.run(first_events())
+    assert type(events[0]).__name__ == "Meta" and events[0].domain == "medical"
+    assert sum(type(e).__name__ == "Meta" for e in events) == 1
