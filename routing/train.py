@@ -85,7 +85,7 @@ def dev_rows() -> list[dict[str, str]]:
 
 def choose_thresholds(
     probs: list[list[float]], labels: list[str], classes: list[str]
-) -> tuple[dict[str, float], float]:
+) -> tuple[dict[str, float], float, float]:
     """Per-domain thresholds that raise the lowest sensitive recall within the false-alarm budget.
 
     ``probs[i][k]`` is P(domain ``classes[k]``) for row ``i``. Every sensitive domain starts at
@@ -94,7 +94,8 @@ def choose_thresholds(
     to 0.01), as long as at most :data:`PLAIN_BUDGET` of the plain (``none``) rows end up called
     sensitive, no threshold goes below THRESHOLD_RANGE[0] and the lowest recall is under
     :data:`MAX_RECALL`. A domain that is already recalled well keeps a high threshold.
-    Returns the thresholds and the lowest dev recall they reach.
+    Returns the thresholds, the lowest dev recall they reach and the share of plain dev rows
+    they call sensitive (above the budget when even the highest thresholds exceed it).
     """
     from routing.classifier import pick_domain
 
@@ -119,7 +120,7 @@ def choose_thresholds(
         return recall, false_alarm / n_plain if n_plain else 0.0
 
     thresholds = dict.fromkeys(doms, hi)
-    recall, _ = rates(thresholds)
+    recall, plain = rates(thresholds)
     while doms and min(recall.values()) < MAX_RECALL:
         worst = min(doms, key=lambda d: (recall[d], doms.index(d)))
         k = classes.index(worst)
@@ -133,8 +134,8 @@ def choose_thresholds(
         new_recall, false_alarm = rates(trial)
         if false_alarm > PLAIN_BUDGET:
             break
-        thresholds, recall = trial, new_recall
-    return thresholds, round(min(recall.values()), 3) if doms else 1.0
+        thresholds, recall, plain = trial, new_recall, false_alarm
+    return thresholds, round(min(recall.values()), 3) if doms else 1.0, round(plain, 3)
 
 
 def fingerprint(rows: list[dict[str, str]]) -> str:
@@ -164,11 +165,11 @@ def fit(rows: list[dict[str, str]], dev: list[dict[str, str]] | None = None) -> 
         x, [r["domain"] for r in rows], sample_weight=w
     )
     thresholds: dict[str, float] = {}
-    dev_recall = None
+    dev_recall = dev_plain = None
     if dev:
         p_dev = domain_clf.predict_proba(vectorizer.transform([r["prompt"] for r in dev]))
         classes = [str(c) for c in domain_clf.classes_]
-        thresholds, dev_recall = choose_thresholds(
+        thresholds, dev_recall, dev_plain = choose_thresholds(
             p_dev.tolist(), [r["domain"] for r in dev], classes
         )
     meta = {
@@ -178,6 +179,7 @@ def fit(rows: list[dict[str, str]], dev: list[dict[str, str]] | None = None) -> 
         "n_train": len(rows),
         "n_dev": len(dev or []),
         "dev_recall_target": dev_recall,
+        "dev_plain_called_sensitive": dev_plain,
         "plain_budget": PLAIN_BUDGET,
         "voices_weight": VOICES_WEIGHT,
         "n_features": int(x.shape[1]),
@@ -256,8 +258,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     meta = artefact["meta"]
     print(
-        f"domain thresholds {artefact['domain_thresholds']} (chosen on voices/dev.jsonl: lowest "
-        f"recall {meta['dev_recall_target']}, plain called sensitive <= {PLAIN_BUDGET})"
+        f"domain thresholds {artefact['domain_thresholds']} (chosen on voices/dev.jsonl with a "
+        f"plain budget of {PLAIN_BUDGET}: lowest recall {meta['dev_recall_target']}, plain "
+        f"called sensitive {meta['dev_plain_called_sensitive']})"
     )
     if args.test.exists():
         print(f"held-out {args.test.name}:")

@@ -50,10 +50,10 @@ def test_sensitive_recall_on_dev(decided: list, domain: str) -> None:
     """The per-domain thresholds were chosen on this split for recall: it must show.
 
     A regression floor, not the goal: the dev split holds a fifth of every weak-spot batch
-    (zweak16-19: sensitive questions without their domain's words, plain questions with them),
-    so it is harder than users' questions; the model was at 0.899-0.910 here when this floor
-    was set. The goals (0.90 recall, 5 % plain) are measured on the independent held-out files
-    (README, Measured)."""
+    (zweak16-20: sensitive questions without their domain's words, plain questions with them),
+    so it is harder than users' questions; the model was at 0.903-0.931 here when this floor
+    was last checked. The goals (0.90 recall, 5 % plain) are measured on the independent
+    held-out files (README, Measured)."""
     rows = [(r, d) for r, d in decided if r["domain"] == domain]
     recall = sum(d.domain == domain for r, d in rows) / len(rows)
     assert recall >= 0.88, f"{domain} recall {recall:.3f}"
@@ -62,7 +62,10 @@ def test_sensitive_recall_on_dev(decided: list, domain: str) -> None:
 def test_plain_questions_rarely_called_sensitive(decided: list) -> None:
     plain = [d for r, d in decided if r["domain"] == "none"]
     rate = sum(d.domain != "none" for d in plain) / len(plain)
-    assert rate <= 0.06, f"plain called sensitive {rate:.3f}"  # 0.051 when set; see above
+    # 0.076 today: since zweak20 the split holds ~60 plain look-alikes ("pillows", 保险杠,
+    # 药店旁边的面包店); the model before zweak20 called 0.080 of this split's plain rows
+    # sensitive, and 0.051 of the split before it. A regression floor; see above.
+    assert rate <= 0.085, f"plain called sensitive {rate:.3f}"
 
 
 def test_route_accuracy_per_language_on_dev(decided: list) -> None:
@@ -129,7 +132,7 @@ def test_infer_lang_agrees_with_labels(dev: list[dict[str, str]]) -> None:
     assert agree >= 0.9
 
 
-@pytest.mark.parametrize("name", ["heldout2", "heldout3", "heldout4", "heldout5"])
+@pytest.mark.parametrize("name", ["heldout2", "heldout3", "heldout4", "heldout5", "heldout6"])
 def test_the_fresh_heldout_files_are_not_trained_on(name: str) -> None:
     """The README's router numbers come from these files: they must not be in the training data."""
     from pathlib import Path
