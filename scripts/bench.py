@@ -57,6 +57,7 @@ from benchlib import (  # noqa: E402
     foreign_cpu_s,
     free_port,
     gib,
+    ingress_replica_url,
     make_image,
     print_rows,
     rss_by_label,
@@ -581,6 +582,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=32,
         help="per row and round (default 32; at least the client count, so all are busy)",
     )
+    ap.add_argument(
+        "--via",
+        choices=("replica", "proxy"),
+        default="replica",
+        help="the booted graph's entry: the Ingress replica's own port (default) or the proxy",
+    )
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     ap.add_argument("--concurrency", default="1,8,32", help="client counts (default 1,8,32)")
     ap.add_argument("--timeout", type=float, default=120, help="seconds per request")
@@ -642,6 +649,11 @@ def main(argv: list[str] | None = None) -> None:
             booted = True
             report["graph_boot_s"] = time.perf_counter() - t
             print(f"  graph ready in {report['graph_boot_s']:.1f} s at {url}", flush=True)
+            replica = ingress_replica_url() if args.via == "replica" else None
+            if replica:
+                print(f"  measured at the Ingress replica's own port {replica} (--via proxy: "
+                      f"through Serve's proxy)", flush=True)  # fmt: skip
+                url = replica
             import psutil
 
             peer_pids = set(sides.pids["peer"])

@@ -108,6 +108,30 @@ def boot_graph(workdir: Path, args: dict) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def ingress_replica_url() -> str | None:
+    """The URL an Ingress replica of the graph started here serves itself (Serve's direct
+    ingress, seethink.edge.ENV): one hop fewer than the proxy. None when it serves none."""
+    import psutil
+    import requests
+
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "ServeReplica:seethink:Ingress" not in " ".join(p.cmdline()):
+                continue
+            ports = sorted(c.laddr.port for c in p.net_connections("tcp")
+                           if c.status == psutil.CONN_LISTEN)  # fmt: skip
+        except psutil.Error:
+            continue
+        for port in ports:
+            url = f"http://127.0.0.1:{port}"
+            try:
+                if requests.get(url + "/healthz", timeout=5).json() == {"status": "ok"}:
+                    return url
+            except (requests.RequestException, ValueError):
+                continue  # Ray's own gRPC ports
+    return None
+
+
 def free_port() -> int:
     """A free loopback TCP port (seethink.ports), as a benchmark error when there is none."""
     from seethink.ports import NoFreePort

@@ -33,6 +33,7 @@ from benchlib import (  # noqa: E402
     Row,
     boot_graph,
     cpu_by_label,
+    ingress_replica_url,
     make_image,
     print_rows,
     run_load,
@@ -120,8 +121,13 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,64")
     ap.add_argument("--pyspy", action="store_true")
     ap.add_argument("--profile", default="instant", help="cpu: the real models' CPU too")
+    ap.add_argument("--via", choices=("replica", "proxy"), default="replica",
+                    help="the Ingress replica's own port (default) or Serve's proxy")  # fmt: skip
     args = ap.parse_args()
     url = args.url or boot(Path(tempfile.mkdtemp(prefix="seethink-cost-")), args.profile)
+    if not args.url and args.via == "replica":
+        url = ingress_replica_url() or url
+    print(f"measuring at {url}", flush=True)
     levels = [int(x) for x in args.concurrency.split(",")]
     rows, cpu = asyncio.run(measure(url, args.requests, levels, args.profile))
     print_rows(rows)

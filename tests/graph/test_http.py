@@ -158,3 +158,43 @@ def test_concurrent_requests_are_batched_by_the_vision_node(graph):
     vision = graph.handle("Vision")
     largest = max(vision.stats.remote().result()["max_batch"] for _ in range(6))
     assert largest > 1, "concurrent requests were never batched into one generate() call"
+
+
+def _ingress_replica_url() -> str:
+    """The URL the Ingress replica serves itself (Serve's direct ingress, seethink.edge.ENV)."""
+    import psutil
+
+    from tests.harness import replica_pids
+
+    for pid in replica_pids("Ingress"):
+        listening = psutil.Process(pid).net_connections("tcp")
+        ports = sorted(c.laddr.port for c in listening if c.status == psutil.CONN_LISTEN)
+        for port in ports:
+            url = f"http://127.0.0.1:{port}"
+            try:
+                if requests.get(url + "/healthz", timeout=5).json() == {"status": "ok"}:
+                    return url
+            except (requests.RequestException, ValueError):
+                continue  # Ray's own gRPC ports
+    raise AssertionError("no Ingress replica serves HTTP on its own port")
+
+
+def test_the_ingress_replica_port_answers_with_the_same_edge(graph):
+    """One hop fewer than through the proxy, and the same checks: host, body cap, JSON errors."""
+    url = _ingress_replica_url()
+    assert url != graph.url
+    body = {"image_base64": b64(png_bytes(seed=60)), "prompt": "Is this rash serious?",
+            "route": "cascade"}  # fmt: skip
+    ok = requests.post(url + "/infer", json=body, timeout=120)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["domain"] == "medical" and ok.json()["disclaimer"]
+    bad_host = requests.post(url + "/infer", json=body, headers={"Host": "evil.example"})
+    assert bad_host.status_code == 400 and "Host" in bad_host.json()["error"]["message"]
+    huge = requests.post(
+        url + "/infer",
+        data=b'{"image_base64": "' + b"A" * (17 * 2**20) + b'"}',
+        headers={"content-type": "application/json"},
+    )
+    assert huge.status_code == 413 and huge.json()["error"]["request_id"]
+    missing = requests.get(url + "/nope")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
