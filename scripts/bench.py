@@ -5,6 +5,8 @@
     .venv/bin/python scripts/bench.py --url http://127.0.0.1:8000   # a graph already running
     .venv/bin/python scripts/bench.py --profile instant  # the graph's own cost (no models)
 
+A graph booted here is measured at its Ingress replica's own port (Serve's direct ingress;
+``--via proxy``: through Serve's proxy; ``--extras`` adds proxy rows beside them).
 Every request carries a new, distinct 320x240 image (no cache can answer it). For each number of
 concurrent clients the rows run in interleaved rounds (graph, peer, graph, peer; the order turns
 round each round) so that drift on a shared machine hits both sides:
@@ -574,7 +576,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--extras",
         action="store_true",
-        help="also the naive chain through the graph's own /caption + /generate",
+        help="also the naive chain through the graph's own /caption + /generate, and both "
+        "routes through Serve's proxy when the graph is measured at its replica's port",
     )
     ap.add_argument(
         "--requests",
@@ -638,7 +641,7 @@ def main(argv: list[str] | None = None) -> None:
             peers = start_peers(workdir, model_profile, args.startup_timeout)
             report["peer_startup_s"] = {k: s.startup_s for k, s in peers.items()}
             sides.pids["peer"] = [s.proc.pid for s in peers.values()]
-        url = args.url
+        url = proxy_url = args.url
         if args.no_graph:
             if not peers:
                 raise BenchError("--no-graph measures the peer only: add --peer")
@@ -649,6 +652,7 @@ def main(argv: list[str] | None = None) -> None:
             booted = True
             report["graph_boot_s"] = time.perf_counter() - t
             print(f"  graph ready in {report['graph_boot_s']:.1f} s at {url}", flush=True)
+            proxy_url = url
             replica = ingress_replica_url() if args.via == "replica" else None
             if replica:
                 print(f"  measured at the Ingress replica's own port {replica} (--via proxy: "
@@ -681,6 +685,12 @@ def main(argv: list[str] | None = None) -> None:
             targets.append(Target("peer vision", "peer", peer_vision(peers["vision"].url)))
         if args.extras and url:
             targets.append(Target("graph naive chain", "graph", graph_naive_chain(url)))
+        if args.extras and proxy_url != url:
+            # the same graph through Serve's proxy: what the replica port saves
+            for route in ("cascade", "direct"):
+                targets.append(
+                    Target(f"graph {route} (proxy)", "graph", graph_infer(proxy_url, route))
+                )
 
         rows = asyncio.run(
             measure(targets, levels, args.requests, args.rounds, args.timeout, sides)
