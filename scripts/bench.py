@@ -5,8 +5,9 @@
     .venv/bin/python scripts/bench.py --url http://127.0.0.1:8000   # a graph already running
     .venv/bin/python scripts/bench.py --profile instant  # the graph's own cost (no models)
 
-A graph booted here is measured at its Ingress replica's own port (Serve's direct ingress;
-``--via proxy``: through Serve's proxy; ``--extras`` adds proxy rows beside them).
+A graph booted here is measured through Serve's proxy; ``--via replica`` measures it at its
+Ingress replica's own port (Serve's direct ingress, with RAY_SERVE_ENABLE_DIRECT_INGRESS=1 in the
+environment), and ``--extras`` then adds proxy rows beside the others.
 Every request carries a new, distinct 320x240 image (no cache can answer it). For each number of
 concurrent clients the rows run in interleaved rounds (graph, peer, graph, peer; the order turns
 round each round) so that drift on a shared machine hits both sides:
@@ -588,8 +589,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--via",
         choices=("replica", "proxy"),
-        default="replica",
-        help="the booted graph's entry: the Ingress replica's own port (default) or the proxy",
+        default="proxy",
+        help="the booted graph's entry: Serve's proxy (default) or the Ingress replica's own "
+        "port (needs RAY_SERVE_ENABLE_DIRECT_INGRESS=1)",
     )
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     ap.add_argument("--concurrency", default="1,8,32", help="client counts (default 1,8,32)")
@@ -653,10 +655,12 @@ def main(argv: list[str] | None = None) -> None:
             report["graph_boot_s"] = time.perf_counter() - t
             print(f"  graph ready in {report['graph_boot_s']:.1f} s at {url}", flush=True)
             proxy_url = url
-            replica = ingress_replica_url() if args.via == "replica" else None
-            if replica:
-                print(f"  measured at the Ingress replica's own port {replica} (--via proxy: "
-                      f"through Serve's proxy)", flush=True)  # fmt: skip
+            if args.via == "replica":
+                replica = ingress_replica_url()
+                if replica is None:
+                    raise BenchError("--via replica: no Ingress replica serves its own port; "
+                                     "set RAY_SERVE_ENABLE_DIRECT_INGRESS=1")  # fmt: skip
+                print(f"  measured at the Ingress replica's own port {replica}", flush=True)
                 url = replica
             import psutil
 

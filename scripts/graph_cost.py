@@ -121,12 +121,14 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,64")
     ap.add_argument("--pyspy", action="store_true")
     ap.add_argument("--profile", default="instant", help="cpu: the real models' CPU too")
-    ap.add_argument("--via", choices=("replica", "proxy"), default="replica",
-                    help="the Ingress replica's own port (default) or Serve's proxy")  # fmt: skip
+    # the replica's own port needs RAY_SERVE_ENABLE_DIRECT_INGRESS=1 in the environment
+    ap.add_argument("--via", choices=("replica", "proxy"), default="proxy",
+                    help="Serve's proxy, or the Ingress replica's own port (with"
+                         " RAY_SERVE_ENABLE_DIRECT_INGRESS=1)")  # fmt: skip
     args = ap.parse_args()
     url = args.url or boot(Path(tempfile.mkdtemp(prefix="seethink-cost-")), args.profile)
     if not args.url and args.via == "replica":
-        url = ingress_replica_url() or url
+        url = ingress_replica_url() or sys.exit("--via replica: needs direct ingress on")
     print(f"measuring at {url}", flush=True)
     levels = [int(x) for x in args.concurrency.split(",")]
     rows, cpu = asyncio.run(measure(url, args.requests, levels, args.profile))

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Install (if needed) and start the graph on the cpu profile at http://127.0.0.1:8000 (Serve's
-# proxy) and http://127.0.0.1:30000 (the Ingress replica's own port: one hop fewer).
+# Install (if needed) and start the graph on the cpu profile at http://127.0.0.1:8000.
 # The first start builds the tiny checkpoints (~10 s) and takes about two minutes on 2 cores.
 # Stop with Ctrl-C.  Another profile: SEETHINK_PROFILE=gpu-80g scripts/serve.sh
 set -euo pipefail
@@ -11,7 +10,6 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} RAY_USAGE_STATS_ENABLED=0
 # runs in its throughput-oriented mode (seethink/edge.py: ENV)
 export RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH=${RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH:-seethink.edge:proxy_middlewares}
 export RAY_SERVE_THROUGHPUT_OPTIMIZED=${RAY_SERVE_THROUGHPUT_OPTIMIZED:-1}
-export RAY_SERVE_ENABLE_DIRECT_INGRESS=${RAY_SERVE_ENABLE_DIRECT_INGRESS:-1}
-export RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S=${RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S:-2}
+export RAY_SERVE_ENABLE_DIRECT_INGRESS=${RAY_SERVE_ENABLE_DIRECT_INGRESS:-0}
 export RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=${RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP:-1}
 exec .venv/bin/serve run graph:app profile="${SEETHINK_PROFILE:-cpu}"
