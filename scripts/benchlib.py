@@ -110,7 +110,8 @@ def boot_graph(workdir: Path, args: dict) -> str:
 
 def ingress_replica_url() -> str | None:
     """The URL an Ingress replica of the graph started here serves itself (Serve's direct
-    ingress, seethink.edge.ENV): one hop fewer than the proxy. None when it serves none."""
+    ingress, on only with RAY_SERVE_ENABLE_DIRECT_INGRESS=1): one hop fewer than the proxy.
+    None when it serves none."""
     import psutil
     import requests
 
