@@ -91,14 +91,15 @@ class ImageSeeds:
 
 def boot_graph(workdir: Path, args: dict) -> str:
     """Start Ray and the graph in this process (loopback, a free port), as scripts/serve.sh
-    starts it (seethink.edge.ENV); ``args`` go to graph.build_app. Returns the graph's URL."""
+    starts it (seethink.edge.ENV; HAProxy's files and side ports private to this process);
+    ``args`` go to graph.build_app. Returns the graph's URL."""
     import ray
     from ray import serve
 
     from graph import build_app
-    from seethink.edge import ENV
+    from seethink.edge import private_env
 
-    for k, v in ENV.items():
+    for k, v in private_env().items():
         os.environ.setdefault(k, v)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     ray.init(num_cpus=6, include_dashboard=False, _temp_dir=str(workdir), log_to_driver=False)

@@ -10,6 +10,10 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} RAY_USAGE_STATS_ENABLED=0
 # runs in its throughput-oriented mode (seethink/edge.py: ENV)
 export RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH=${RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH:-seethink.edge:proxy_middlewares}
 export RAY_SERVE_THROUGHPUT_OPTIMIZED=${RAY_SERVE_THROUGHPUT_OPTIMIZED:-1}
-export RAY_SERVE_ENABLE_DIRECT_INGRESS=${RAY_SERVE_ENABLE_DIRECT_INGRESS:-0}
 export RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=${RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP:-1}
+# HAProxy (Ray's HAProxy mode, its binary comes with ray[serve]) on :8000 in front of the Ingress
+# replicas' own ports; Serve's proxy stays on :8500 as its backup. Stats page :8404, exporter :9101
+export RAY_SERVE_ENABLE_DIRECT_INGRESS=${RAY_SERVE_ENABLE_DIRECT_INGRESS:-1}
+export RAY_SERVE_ENABLE_HA_PROXY=${RAY_SERVE_ENABLE_HA_PROXY:-1}
+export RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S=${RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S:-60}
 exec .venv/bin/serve run graph:app profile="${SEETHINK_PROFILE:-cpu}"

@@ -583,16 +583,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(request, err)
 
 
+# Serve's own liveness path, answered whatever the Host: the load balancer in front of the
+# Ingress replicas (Ray's HAProxy mode) checks it with a bare HTTP/1.0 request, no Host header.
+# It says "success" and nothing else, so a rebound DNS name learns nothing from it.
+HOST_CHECK_EXEMPT = frozenset({"/-/healthz"})
+
+
 class HostCheckMiddleware:
     """Serves only the Host headers in ``server.allowed_hosts`` (``*`` serves any): a page on
-    another site that rebinds its DNS name to 127.0.0.1 cannot reach a local deployment."""
+    another site that rebinds its DNS name to 127.0.0.1 cannot reach a local deployment.
+    Serve's liveness path (``HOST_CHECK_EXEMPT``) is answered whatever the Host."""
 
     def __init__(self, app, allowed: list[str]) -> None:
         self.app, self.allowed = app, list(allowed)
         self.open = "*" in self.allowed
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or self.open:
+        if scope["type"] != "http" or self.open or scope.get("path") in HOST_CHECK_EXEMPT:
             return await self.app(scope, receive, send)
         host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
         if host_allowed(host, self.allowed):

@@ -15,12 +15,16 @@ Settings come from the profile and ``SEETHINK_*`` variables the proxy sees (``lo
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
+import tempfile
 
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .limits import send_json
+from .ports import free_port
 from .protocol import APIError
 
 logger = logging.getLogger("ray.serve")
@@ -110,18 +114,45 @@ def proxy_middlewares() -> list[Middleware]:
 
 
 # The environment Ray should start with for this graph (scripts/serve.sh exports the same):
-# the edge middleware in Serve's proxy, and Serve's throughput-oriented mode (no per-call access
-# log lines, user code on the replica's event loop, gRPC between deployments) less two of its
-# parts. The handle router on the caller's loop: synchronous callers, such as scripts and tests,
-# then cannot use handles. "Direct ingress" (every Ingress replica also serving HTTP on its own
-# port, 30000 up, with this same middleware around it): one hop fewer, measured at 1.1x the
-# cascades and 1.4x the direct answers per second (README, Measured), but that port is not an
-# address to give clients: a restarted replica comes back on another one (Serve quarantines the
-# old port), so it needs a load balancer that follows Serve's registrations (Ray's HAProxy mode),
-# which this graph does not set up. Opt in with RAY_SERVE_ENABLE_DIRECT_INGRESS=1.
+# - the edge middleware in Serve's HTTP servers (proxy_middlewares above);
+# - Serve's throughput-oriented mode (no per-call access-log lines, user code on the replica's
+#   event loop, gRPC between deployments) less one part: the handle router runs on its own loop
+#   (on the caller's loop, synchronous callers such as scripts and tests could not use handles);
+# - Ray's HAProxy mode: every Ingress replica serves HTTP on its own port (30000 up, "direct
+#   ingress", wrapped in the same middleware) and an HAProxy process, which Serve starts and
+#   reconfigures as replicas come and go, listens on the graph's address and balances over those
+#   ports; one Python hop fewer than Serve's proxy (README, Measured). Serve's proxy still runs,
+#   on port 8500, as HAProxy's backup when no Ingress replica is up. HAProxy also opens a stats
+#   page (8404) and a Prometheus exporter (9101); their files go to /tmp/haproxy-serve/<node id>.
+#   A client silent for 60 s is dropped (a stalled body already gets 408 after
+#   server.body_timeout_s, 30 s); Ray's default is an hour.
+# Off again: RAY_SERVE_ENABLE_HA_PROXY=0 RAY_SERVE_ENABLE_DIRECT_INGRESS=0 (Serve's proxy alone).
 ENV = {
     "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "seethink.edge:proxy_middlewares",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
     "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "1",
+    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60",
 }
+
+
+def private_env() -> dict[str, str]:
+    """ENV for one more Ray instance on a machine that may run others (tests, benchmarks):
+    HAProxy's files in a new directory of this process (removed when it exits) and its side
+    ports (stats, Prometheus exporter, Serve's backup proxy) on free ports instead of the fixed
+    8404, 9101 and 8500. The directory's name is short: HAProxy takes socket paths of at most 97
+    characters, and Ray adds the node id (56) and the file's name under it."""
+    d = tempfile.mkdtemp(prefix="sthap-", dir="/tmp")
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return {
+        **ENV,
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{d}/haproxy.cfg",
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{d}/admin.sock",
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": d,
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{d}/server-state",
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{d}/metrics.sock",
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+    }

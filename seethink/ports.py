@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 import socket
 
-# Between Ray's worker ports (10002-19999) and the kernel's ephemeral range (32768+), where
-# Ray's own components bind: a port picked there could be taken by Ray between this check and
-# the Serve proxy's bind.
-PORT_RANGE = (20000, 32000)
+# Between Ray's worker ports (10002-19999) and Serve's direct-ingress ports (30000-31000, where
+# Ingress replicas bind; the kernel's ephemeral range, where Ray's own components bind, starts
+# at 32768): a port picked there could be taken by Ray between this check and the bind.
+PORT_RANGE = (20000, 29999)
 
 
 class NoFreePort(RuntimeError):

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from seethink.edge import ENV as EDGE_ENV
+from seethink.edge import private_env
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +28,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
-# Serve's proxy runs the edge middleware (JSON errors, body limits, hosts) as in production
-for _k, _v in EDGE_ENV.items():
+# Ray starts as scripts/serve.sh starts it (seethink.edge.ENV: the edge middleware, HAProxy in
+# front of the Ingress replicas), with HAProxy's files and side ports private to the tests
+for _k, _v in private_env().items():
     os.environ.setdefault(_k, _v)
 
 APP = "seethink"
@@ -78,6 +79,8 @@ def start_graph():
     tmp = tempfile.mkdtemp(prefix="seethink-test-")
     review_db = str(Path(tmp) / "review.sqlite3")
     port = free_port()
+    # fresh side ports: an HAProxy of an isolated test's Ray may still be letting go of its own
+    os.environ.update(private_env())
     ray.init(
         num_cpus=6,
         include_dashboard=False,

@@ -99,6 +99,17 @@ def test_unknown_host_headers_are_refused(client, host):
     assert_error(client.get("/healthz", headers={"Host": host}), 400, "host_not_allowed")
 
 
+@pytest.mark.parametrize("headers", [{"Host": "evil.example"}, {"Host": ""}])
+def test_serve_liveness_path_answers_whatever_the_host_and_nothing_else_does(client, headers):
+    # HAProxy checks /-/healthz with a bare HTTP/1.0 request (no Host); only that path is open
+    from seethink.api import HOST_CHECK_EXEMPT
+
+    assert HOST_CHECK_EXEMPT == frozenset({"/-/healthz"})
+    assert client.get("/-/healthz", headers=headers).status_code != 400
+    assert_error(client.get("/healthz", headers=headers), 400, "host_not_allowed")
+    assert_error(client.get("/-/healthz/x", headers=headers), 400, "host_not_allowed")
+
+
 @pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1", "[::1]:8000"])
 def test_local_host_headers_are_served(client, host):
     assert client.get("/healthz", headers={"Host": host}).status_code == 200

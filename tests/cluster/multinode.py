@@ -282,6 +282,9 @@ def base_env(tmp: str) -> dict[str, str]:
         "RAY_USAGE_STATS_ENABLED": "0",
         # Ray's default files (/tmp/ray/ray_current_cluster, sessions) go under our dir.
         "RAY_TMPDIR": tmp,
+        # as the cluster files start Ray: Serve's proxy on the head, no HAProxy
+        "RAY_SERVE_ENABLE_HA_PROXY": "0",
+        "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
     }
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import httpx
 import pytest
 
-from seethink.edge import JSONErrorMiddleware, proxy_middlewares
+from seethink.edge import ENV, JSONErrorMiddleware, private_env, proxy_middlewares
 
 
 def plain(status: int, text: bytes, headers=()):
@@ -55,3 +57,25 @@ def test_json_and_successful_answers_pass_through_unchanged():
 def test_proxy_middlewares_build_from_the_profile():
     names = [m.cls.__name__ for m in proxy_middlewares()]
     assert names == ["JSONErrorMiddleware", "BodyLimitMiddleware", "HostCheckMiddleware"]
+
+
+def test_private_env_keeps_haproxy_files_and_side_ports_apart():
+    a, b = private_env(), private_env()
+    assert a["RAY_SERVE_ENABLE_HA_PROXY"] == ENV["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
+    assert a["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"  # HAProxy balances over replica ports
+    files = ("CONFIG_FILE_LOC", "SOCKET_PATH", "METRICS_SOCKET_PATH", "SERVER_STATE_FILE")
+    for k in (f"RAY_SERVE_HAPROXY_{f}" for f in files):
+        assert a[k] != b[k] and os.path.isdir(os.path.dirname(a[k]))
+        # HAProxy's limit for socket paths (97) with Ray's node id (56 + "/") under the dir
+        assert len(a[k]) + 57 <= 97, a[k]
+    ports = [
+        int(e[k])
+        for e in (a, b)
+        for k in (
+            "RAY_SERVE_HAPROXY_STATS_PORT",
+            "RAY_SERVE_HAPROXY_METRICS_PORT",
+            "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT",
+        )  # fmt: skip
+    ]
+    # never Ray's fixed ones, never in Serve's replica port range (30000-31000)
+    assert not {8404, 9101, 8500} & set(ports) and all(p < 30000 for p in ports)
