@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install (if needed) and start the graph on the cpu profile at http://127.0.0.1:8000.
 # The first start builds the tiny checkpoints (~10 s) and takes about two minutes on 2 cores.
-# Stop with Ctrl-C.  Another profile: SEETHINK_PROFILE=gpu-80g scripts/serve.sh
+# Stop with Ctrl-C (or SIGTERM).  Another profile: SEETHINK_PROFILE=gpu-80g scripts/serve.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
@@ -13,7 +13,14 @@ export RAY_SERVE_THROUGHPUT_OPTIMIZED=${RAY_SERVE_THROUGHPUT_OPTIMIZED:-1}
 export RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=${RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP:-1}
 # HAProxy (Ray's HAProxy mode, its binary comes with ray[serve]) on :8000 in front of the Ingress
 # replicas' own ports; Serve's proxy stays on :8500 as its backup. Stats page :8404, exporter :9101
+# (seethink/edge.py: ENV)
 export RAY_SERVE_ENABLE_DIRECT_INGRESS=${RAY_SERVE_ENABLE_DIRECT_INGRESS:-1}
 export RAY_SERVE_ENABLE_HA_PROXY=${RAY_SERVE_ENABLE_HA_PROXY:-1}
 export RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S=${RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S:-60}
-exec .venv/bin/serve run graph:app profile="${SEETHINK_PROFILE:-cpu}"
+# HAProxy's files in a directory of this run; on the way out, an HAProxy that outlived Ray (it
+# can, when `serve run` is killed instead of stopped with Ctrl-C) is stopped and the files removed
+hap=$(mktemp -d /tmp/sthap-XXXXXXXX)
+eval "$(.venv/bin/python -c 'import sys; from seethink.edge import haproxy_files
+for k, v in haproxy_files(sys.argv[1]).items(): print(f"export {k}={v}")' "$hap")"
+trap '.venv/bin/python -m seethink.edge stop-haproxy "$hap"' EXIT
+.venv/bin/serve run graph:app profile="${SEETHINK_PROFILE:-cpu}"

@@ -144,15 +144,53 @@ def private_env() -> dict[str, str]:
     8404, 9101 and 8500. The directory's name is short: HAProxy takes socket paths of at most 97
     characters, and Ray adds the node id (56) and the file's name under it."""
     d = tempfile.mkdtemp(prefix="sthap-", dir="/tmp")
-    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    atexit.register(stop_haproxy, d)
+    return {**ENV, **haproxy_files(d), **{k: str(free_port()) for k in SIDE_PORTS}}
+
+
+SIDE_PORTS = (
+    "RAY_SERVE_HAPROXY_STATS_PORT",
+    "RAY_SERVE_HAPROXY_METRICS_PORT",
+    "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT",
+)
+
+
+def haproxy_files(d: str) -> dict[str, str]:
+    """Every file HAProxy mode writes, under ``d`` (Ray adds a directory per node id)."""
     return {
-        **ENV,
         "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{d}/haproxy.cfg",
         "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{d}/admin.sock",
         "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": d,
         "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{d}/server-state",
         "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{d}/metrics.sock",
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
-        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
     }
+
+
+def stop_haproxy(d: str, grace_s: float = 5.0) -> list[int]:
+    """Stop the HAProxy processes that run from ``d``'s files and remove ``d``; returns their
+    PIDs. Ray stops its HAProxy when it shuts down, but one killed without a shutdown (SIGTERM
+    to `serve run`, a killed test run) leaves HAProxy holding the graph's port."""
+    import psutil
+
+    mine = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if "haproxy" in (p.info["name"] or "") and any(a.startswith(f"{d}/") for a in cmd):
+            mine.append(p)
+    for p in mine:
+        p.terminate()
+    _, alive = psutil.wait_procs(mine, timeout=grace_s)
+    for p in alive:
+        p.kill()
+    shutil.rmtree(d, ignore_errors=True)
+    return [p.pid for p in mine]
+
+
+if __name__ == "__main__":  # scripts/serve.sh: python -m seethink.edge stop-haproxy DIR
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "stop-haproxy":
+        sys.exit("usage: python -m seethink.edge stop-haproxy DIR")
+    stopped = stop_haproxy(sys.argv[2])
+    if stopped:
+        print(f"stopped HAProxy {stopped}, which outlived Ray")

@@ -79,3 +79,30 @@ def test_private_env_keeps_haproxy_files_and_side_ports_apart():
     ]
     # never Ray's fixed ones, never in Serve's replica port range (30000-31000)
     assert not {8404, 9101, 8500} & set(ports) and all(p < 30000 for p in ports)
+
+
+def test_stop_haproxy_stops_only_the_haproxy_running_from_its_directory(tmp_path):
+    import subprocess
+    import time
+
+    from seethink.edge import stop_haproxy
+
+    fake = tmp_path / "bin" / "haproxy"  # a process named haproxy (bash under that name)
+    fake.parent.mkdir()
+    fake.symlink_to("/bin/bash")
+    ours, other = tmp_path / "ours", tmp_path / "other"
+    ours.mkdir()
+    other.mkdir()
+    script = "trap exit TERM; sleep 60 & wait"
+    procs = {
+        d: subprocess.Popen([str(fake), "-c", script, f"{d}/haproxy.cfg"]) for d in (ours, other)
+    }
+    try:
+        time.sleep(0.3)
+        assert stop_haproxy(str(ours)) == [procs[ours].pid]
+        assert procs[ours].wait(timeout=5) is not None and not ours.exists()
+        assert procs[other].poll() is None and other.exists()  # not ours to stop
+    finally:
+        for p in procs.values():
+            p.kill()
+            p.wait()
