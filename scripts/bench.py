@@ -5,9 +5,10 @@
     .venv/bin/python scripts/bench.py --url http://127.0.0.1:8000   # a graph already running
     .venv/bin/python scripts/bench.py --profile instant  # the graph's own cost (no models)
 
-A graph booted here is measured through Serve's proxy; ``--via replica`` measures it at its
-Ingress replica's own port (Serve's direct ingress, with RAY_SERVE_ENABLE_DIRECT_INGRESS=1 in the
-environment), and ``--extras`` then adds proxy rows beside the others.
+A graph booted here is measured at its address: HAProxy in front of the Ingress replicas, as
+scripts/serve.sh starts it (Serve's proxy alone with RAY_SERVE_ENABLE_HA_PROXY=0
+RAY_SERVE_ENABLE_DIRECT_INGRESS=0 in the environment). ``--via replica`` measures it at its Ingress
+replica's own port instead, and ``--extras`` then adds rows at the address beside the others.
 Every request carries a new, distinct 320x240 image (no cache can answer it). For each number of
 concurrent clients the rows run in interleaved rounds (graph, peer, graph, peer; the order turns
 round each round) so that drift on a shared machine hits both sides:
@@ -578,7 +579,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--extras",
         action="store_true",
         help="also the naive chain through the graph's own /caption + /generate, and both "
-        "routes through Serve's proxy when the graph is measured at its replica's port",
+        "routes at the graph's address when the graph is measured at its replica's port",
     )
     ap.add_argument(
         "--requests",
@@ -590,8 +591,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--via",
         choices=("replica", "proxy"),
         default="proxy",
-        help="the booted graph's entry: Serve's proxy (default) or the Ingress replica's own "
-        "port (needs RAY_SERVE_ENABLE_DIRECT_INGRESS=1)",
+        help="the booted graph's entry: its address ('proxy', the default: HAProxy, or Serve's "
+        "proxy with RAY_SERVE_ENABLE_HA_PROXY=0) or the Ingress replica's own port",
     )
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     ap.add_argument("--concurrency", default="1,8,32", help="client counts (default 1,8,32)")
@@ -690,7 +691,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.extras and url:
             targets.append(Target("graph naive chain", "graph", graph_naive_chain(url)))
         if args.extras and proxy_url != url:
-            # the same graph through Serve's proxy: what the replica port saves
+            # the same graph at its address: what the replica port saves
             for route in ("cascade", "direct"):
                 targets.append(
                     Target(f"graph {route} (proxy)", "graph", graph_infer(proxy_url, route))

@@ -123,7 +123,8 @@ def proxy_middlewares() -> list[Middleware]:
 #   reconfigures as replicas come and go, listens on the graph's address and balances over those
 #   ports; one Python hop fewer than Serve's proxy (README, Measured). Serve's proxy still runs,
 #   on port 8500, as HAProxy's backup when no Ingress replica is up. HAProxy also opens a stats
-#   page (8404) and a Prometheus exporter (9101); their files go to /tmp/haproxy-serve/<node id>.
+#   page (8404) and a Prometheus exporter (9101); scripts/serve.sh puts its files in a directory
+#   of the run (haproxy_files) and stops an HAProxy that outlived Ray (stop_haproxy).
 #   A client silent for 60 s is dropped (a stalled body already gets 408 after
 #   server.body_timeout_s, 30 s); Ray's default is an hour.
 # Off again: RAY_SERVE_ENABLE_HA_PROXY=0 RAY_SERVE_ENABLE_DIRECT_INGRESS=0 (Serve's proxy alone).
