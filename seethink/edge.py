@@ -117,29 +117,30 @@ def proxy_middlewares() -> list[Middleware]:
 # - the edge middleware in Serve's HTTP servers (proxy_middlewares above);
 # - Serve's throughput-oriented mode (no per-call access-log lines, user code on the replica's
 #   event loop, gRPC between deployments) less one part: the handle router runs on its own loop
-#   (on the caller's loop, synchronous callers such as scripts and tests could not use handles);
-# - Ray's HAProxy mode: every Ingress replica serves HTTP on its own port (30000 up, "direct
-#   ingress", wrapped in the same middleware) and an HAProxy process, which Serve starts and
-#   reconfigures as replicas come and go, listens on the graph's address and balances over those
-#   ports; one Python hop fewer than Serve's proxy (README, Measured). Serve's proxy still runs,
-#   on port 8500, as HAProxy's backup when no Ingress replica is up. HAProxy also opens a stats
-#   page (8404) and a Prometheus exporter (9101); scripts/serve.sh puts its files in a directory
-#   of the run (haproxy_files) and stops an HAProxy that outlived Ray (stop_haproxy).
-#   A client silent for 60 s is dropped (a stalled body already gets 408 after
-#   server.body_timeout_s, 30 s); Ray's default is an hour.
-# Off again: RAY_SERVE_ENABLE_HA_PROXY=0 RAY_SERVE_ENABLE_DIRECT_INGRESS=0 (Serve's proxy alone).
+#   (on the caller's loop, synchronous callers such as scripts and tests could not use handles).
+# Ray's HAProxy mode is measured and left OFF: with RAY_SERVE_ENABLE_HA_PROXY=1 and
+# RAY_SERVE_ENABLE_DIRECT_INGRESS=1 an HAProxy process, which Serve starts and reconfigures as
+# replicas come and go, listens on the graph's address and forwards to every Ingress replica's own
+# port (wrapped in the same middleware): one Python hop fewer, 4.5-4.7x the article's vision
+# server on the direct route instead of ~2.9x (README, Measured). But it delivered streamed
+# answers in bursts (up to 22 SSE events in one read where Serve's proxy and the replica's port
+# give one per read; Ray's template forces `option splice-response`), so the web page and SSE
+# clients saw tokens in clumps. Opt in for JSON-heavy traffic; scripts/serve.sh then gives it a
+# directory of its own and stops an HAProxy that outlives Ray. A client silent for 60 s is
+# dropped by it (Ray's default is an hour).
 ENV = {
     "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "seethink.edge:proxy_middlewares",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "1",
-    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
-    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
+    "RAY_SERVE_ENABLE_HA_PROXY": "0",
     "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60",
 }
 
 
 def private_env() -> dict[str, str]:
-    """ENV for one more Ray instance on a machine that may run others (tests, benchmarks):
+    """ENV for one more Ray instance on a machine that may run others (tests, benchmarks). With
+    HAProxy mode opted in (RAY_SERVE_ENABLE_HA_PROXY=1 in the environment wins over ENV):
     HAProxy's files in a new directory of this process (removed when it exits) and its side
     ports (stats, Prometheus exporter, Serve's backup proxy) on free ports instead of the fixed
     8404, 9101 and 8500. The directory's name is short: HAProxy takes socket paths of at most 97

@@ -506,7 +506,9 @@ def static_scenario(tmp: str, out: dict) -> None:
             return running("Vision") >= vision_n and len(on_alive) >= vision_n
 
         try:
-            wait_for("vision replicas back on other nodes", recovered, 240, 1)
+            # two tiny-model loads on the spare node under load, on two shared cores: one CI run
+            # of a slow day took over 240 s
+            wait_for("vision replicas back on other nodes", recovered, 420, 1)
             out["node_loss"]["recovered_s"] = round(time.monotonic() - lost_at, 1)
         except TimeoutError as e:
             out["node_loss"]["error"] = str(e)

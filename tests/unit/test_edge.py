@@ -61,8 +61,8 @@ def test_proxy_middlewares_build_from_the_profile():
 
 def test_private_env_keeps_haproxy_files_and_side_ports_apart():
     a, b = private_env(), private_env()
-    assert a["RAY_SERVE_ENABLE_HA_PROXY"] == ENV["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
-    assert a["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"  # HAProxy balances over replica ports
+    assert a["RAY_SERVE_ENABLE_HA_PROXY"] == ENV["RAY_SERVE_ENABLE_HA_PROXY"] == "0"  # opt-in
+    assert a["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == ENV["RAY_SERVE_ENABLE_DIRECT_INGRESS"]
     files = ("CONFIG_FILE_LOC", "SOCKET_PATH", "METRICS_SOCKET_PATH", "SERVER_STATE_FILE")
     for k in (f"RAY_SERVE_HAPROXY_{f}" for f in files):
         assert a[k] != b[k] and os.path.isdir(os.path.dirname(a[k]))
