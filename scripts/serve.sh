@@ -18,10 +18,12 @@ export RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=${RAY_SERVE_RUN_ROUTER_IN_SEPARATE_
 export RAY_SERVE_ENABLE_DIRECT_INGRESS=${RAY_SERVE_ENABLE_DIRECT_INGRESS:-0}
 export RAY_SERVE_ENABLE_HA_PROXY=${RAY_SERVE_ENABLE_HA_PROXY:-0}
 export RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S=${RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S:-60}
-# With HAProxy: its files in a directory of this run; on the way out, an HAProxy that outlived Ray (it
-# can, when `serve run` is killed instead of stopped with Ctrl-C) is stopped and the files removed
-hap=$(mktemp -d /tmp/sthap-XXXXXXXX)
-eval "$(.venv/bin/python -c 'import sys; from seethink.edge import haproxy_files
+# With HAProxy: its files in a directory of this run; on the way out, an HAProxy that outlived Ray
+# (it can, when `serve run` is killed instead of stopped with Ctrl-C) is stopped, files removed
+if [ "$RAY_SERVE_ENABLE_HA_PROXY" = 1 ]; then
+  hap=$(mktemp -d /tmp/sthap-XXXXXXXX)
+  eval "$(.venv/bin/python -c 'import sys; from seethink.edge import haproxy_files
 for k, v in haproxy_files(sys.argv[1]).items(): print(f"export {k}={v}")' "$hap")"
-trap '.venv/bin/python -m seethink.edge stop-haproxy "$hap"' EXIT
+  trap '.venv/bin/python -m seethink.edge stop-haproxy "$hap"' EXIT
+fi
 .venv/bin/serve run graph:app profile="${SEETHINK_PROFILE:-cpu}"

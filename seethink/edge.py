@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import shutil
 import tempfile
 
@@ -138,13 +139,21 @@ ENV = {
 }
 
 
+def haproxy_on() -> bool:
+    """Whether Ray will start in HAProxy mode: the environment wins over ENV (opt-in)."""
+    key = "RAY_SERVE_ENABLE_HA_PROXY"
+    return os.environ.get(key, ENV[key]) == "1"
+
+
 def private_env() -> dict[str, str]:
     """ENV for one more Ray instance on a machine that may run others (tests, benchmarks). With
-    HAProxy mode opted in (RAY_SERVE_ENABLE_HA_PROXY=1 in the environment wins over ENV):
-    HAProxy's files in a new directory of this process (removed when it exits) and its side
-    ports (stats, Prometheus exporter, Serve's backup proxy) on free ports instead of the fixed
-    8404, 9101 and 8500. The directory's name is short: HAProxy takes socket paths of at most 97
-    characters, and Ray adds the node id (56) and the file's name under it."""
+    HAProxy mode opted in (``haproxy_on``), also HAProxy's files in a new directory of this
+    process (removed when it exits) and its side ports (stats, Prometheus exporter, Serve's
+    backup proxy) on free ports instead of the fixed 8404, 9101 and 8500. The directory's name
+    is short: HAProxy takes socket paths of at most 97 characters, and Ray adds the node id (56)
+    and the file's name under it."""
+    if not haproxy_on():
+        return dict(ENV)
     d = tempfile.mkdtemp(prefix="sthap-", dir="/tmp")
     atexit.register(stop_haproxy, d)
     return {**ENV, **haproxy_files(d), **{k: str(free_port()) for k in SIDE_PORTS}}

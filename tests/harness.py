@@ -79,7 +79,7 @@ def start_graph():
     tmp = tempfile.mkdtemp(prefix="seethink-test-")
     review_db = str(Path(tmp) / "review.sqlite3")
     port = free_port()
-    # fresh side ports: an HAProxy of an isolated test's Ray may still be letting go of its own
+    # with HAProxy, fresh side ports: an isolated test's HAProxy may still be letting go of its own
     os.environ.update(private_env())
     ray.init(
         num_cpus=6,

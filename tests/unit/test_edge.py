@@ -59,7 +59,13 @@ def test_proxy_middlewares_build_from_the_profile():
     assert names == ["JSONErrorMiddleware", "BodyLimitMiddleware", "HostCheckMiddleware"]
 
 
-def test_private_env_keeps_haproxy_files_and_side_ports_apart():
+def test_private_env_is_env_alone_unless_haproxy_is_opted_in(monkeypatch):
+    monkeypatch.delenv("RAY_SERVE_ENABLE_HA_PROXY", raising=False)
+    assert private_env() == ENV  # no directory, no ports: nothing of HAProxy's to keep apart
+
+
+def test_private_env_keeps_haproxy_files_and_side_ports_apart(monkeypatch):
+    monkeypatch.setenv("RAY_SERVE_ENABLE_HA_PROXY", "1")
     a, b = private_env(), private_env()
     assert a["RAY_SERVE_ENABLE_HA_PROXY"] == ENV["RAY_SERVE_ENABLE_HA_PROXY"] == "0"  # opt-in
     assert a["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == ENV["RAY_SERVE_ENABLE_DIRECT_INGRESS"]
