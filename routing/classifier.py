@@ -80,10 +80,10 @@ def _from_artefact(path: Path) -> LoadedModel:
 
 def _train_in_process() -> LoadedModel:
     from routing.fastlinear import FastLinearScorer
-    from routing.train import dev_rows, fingerprint, fit, training_rows
+    from routing.train import dev_rows, fingerprint, fit, load_calibration, training_rows
 
     rows, dev = training_rows(), dev_rows()
-    a = fit(rows, dev)
+    a = fit(rows, dev, load_calibration())
     scorer = FastLinearScorer.from_sklearn(a["vectorizer"], a["route_clf"], a["domain_clf"])
     thresholds = tuple(sorted(a["domain_thresholds"].items()))
     return LoadedModel(scorer, fingerprint(rows + dev)[:12], "trained-in-process", thresholds)

@@ -1,12 +1,19 @@
 """Fit the classifier router and write the artefact.
 
-Training data: ``routing/data/train.jsonl`` (template data) plus ``routing/data/voices/train.jsonl``
-(hand-written questions in many voices). The per-domain thresholds are chosen on
-``routing/data/voices/dev.jsonl``, the held-out split of the hand-written data, which is never
-trained on (see :func:`choose_thresholds`).
+Training data: ``routing/data/train.jsonl`` (template data), ``routing/data/voices/train.jsonl``
+(hand-written questions in many voices) and the spent held-out files (:data:`SPENT_HELDOUTS`:
+written by separate processes, read in earlier rounds, so no longer fit to judge the model).
+``routing/data/voices/dev.jsonl`` and the fresh held-out file (:data:`FRESH_HELDOUT`) are never
+trained on.
+
+The per-domain thresholds come from ``routing/model/thresholds.json``, which ``--calibrate``
+writes: each spent file is scored by a model trained without it (leave one file out), and every
+sensitive domain gets the highest threshold that still recalls it on those out-of-file scores
+(see :func:`choose_thresholds`). Without that file they are chosen the same way on the dev split.
 
 Usage::
 
+    python -m routing.train --calibrate     # thresholds.json (nine fits, ~2 min), then the model
     python -m routing.train                 # writes routing/model/router.pkl.gz
     python -m routing.train --out /tmp/router.pkl.gz
 
@@ -20,7 +27,6 @@ import argparse
 import gzip
 import hashlib
 import json
-import math
 import pickle
 from pathlib import Path
 from typing import Any
@@ -38,12 +44,21 @@ ARTEFACT_FORMAT = 2
 SENSITIVE = ("medical", "finance", "legal")
 # Hand-written rows count this many times a template row.
 VOICES_WEIGHT = 3.0
-# Threshold choice on the dev split (see choose_thresholds): raise the lowest sensitive recall
-# while at most PLAIN_BUDGET of plain questions are called sensitive. The budget is below the 5 %
-# goal because unseen questions score worse than the split the thresholds were tuned on.
-MAX_RECALL = 0.99
-PLAIN_BUDGET = 0.04
-THRESHOLD_RANGE = (0.05, 0.5)
+THRESHOLDS_PATH = PACKAGE_DIR / "model" / "thresholds.json"
+# Evaluation files written by separate processes whose misses were read in earlier rounds: they
+# now train the model (their voices are the ones the templates lack) and calibrate its thresholds
+# out of file. FRESH_HELDOUT is the one file that judges it: never trained on, never calibrated on.
+SPENT_HELDOUTS = ("heldout", *(f"heldout{i}" for i in range(2, 10)))
+FRESH_HELDOUT = "heldout10"
+# Threshold choice (see choose_thresholds): each sensitive domain gets the highest threshold at
+# which it is still recalled at RECALL_FLOOR overall and LANG_RECALL_FLOOR in every language on
+# scores the model did not train on; higher thresholds call fewer plain questions sensitive. The
+# floors sit well above the 0.90 goal: one file's recall in one language (20-40 questions) moves
+# by several points around the pooled rate (heldout9 read at 0.95 / 0.93: medical 0.825 in
+# English), and a missed disclaimer costs more than an extra one.
+RECALL_FLOOR = 0.96
+LANG_RECALL_FLOOR = 0.94
+THRESHOLD_RANGE = (0.30, 0.90)
 
 
 def load_jsonl(path: Path) -> list[dict[str, str]]:
@@ -55,22 +70,43 @@ def load_jsonl(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def training_rows() -> list[dict[str, str]]:
-    """Template rows then hand-written voices rows (``"source": "voices"``), minus the dev split.
+def training_rows(spent: tuple[str, ...] = SPENT_HELDOUTS) -> list[dict[str, str]]:
+    """Template rows, then hand-written voices rows and the ``spent`` held-out files (both
+    ``"source": "voices"``), minus the dev split and the fresh held-out file.
 
-    A question that also occurs (up to case, spaces and punctuation) in ``voices/dev.jsonl`` is
-    dropped from training, whichever file it comes from, so that the dev split stays unseen.
+    A question that also occurs (up to case, spaces and punctuation) in ``voices/dev.jsonl`` or
+    the fresh held-out file is dropped from training, whichever file it comes from, so that both
+    stay unseen.
     """
     from routing.data.make_data import _key
 
-    held = {_key(r["prompt"]) for r in dev_rows()}
+    held = {_key(r["prompt"]) for r in dev_rows() + fresh_rows()}
     rows = load_jsonl(TRAIN_PATH)
     if VOICES_TRAIN_PATH.exists():
-        rows += [
-            {**{k: r[k] for k in ("prompt", "route", "domain")}, "source": "voices"}
-            for r in load_jsonl(VOICES_TRAIN_PATH)
-        ]
+        rows += _as_voices(load_jsonl(VOICES_TRAIN_PATH))
+    for name in spent:
+        rows += _as_voices(heldout_rows(name))
     return [r for r in rows if _key(r["prompt"]) not in held]
+
+
+def _as_voices(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{**{k: r[k] for k in ("prompt", "route", "domain")}, "source": "voices"} for r in rows]
+
+
+def heldout_path(name: str) -> Path:
+    """``routing/data/<name>/voices_<name>.jsonl``."""
+    return DATA_DIR / name / f"voices_{name}.jsonl"
+
+
+def heldout_rows(name: str) -> list[dict[str, str]]:
+    """One held-out file's rows (``{"prompt", "route", "domain", "lang"}``)."""
+    return load_jsonl(heldout_path(name))
+
+
+def fresh_rows() -> list[dict[str, str]]:
+    """The fresh held-out file, if present: kept out of training whatever else holds a copy."""
+    p = heldout_path(FRESH_HELDOUT)
+    return load_jsonl(p) if p.exists() else []
 
 
 def sample_weights(rows: list[dict[str, str]]) -> list[float]:
@@ -84,58 +120,67 @@ def dev_rows() -> list[dict[str, str]]:
 
 
 def choose_thresholds(
-    probs: list[list[float]], labels: list[str], classes: list[str]
-) -> tuple[dict[str, float], float, float]:
-    """Per-domain thresholds that raise the lowest sensitive recall within the false-alarm budget.
+    probs: list[list[float]], labels: list[str], langs: list[str], classes: list[str]
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Per sensitive domain, the highest threshold that keeps it recalled; and the rates it gives.
 
-    ``probs[i][k]`` is P(domain ``classes[k]``) for row ``i``. Every sensitive domain starts at
-    the highest threshold (THRESHOLD_RANGE[1]); then, greedily, the domain with the lowest dev
-    recall has its threshold lowered just enough to catch its next missed question (rounded down
-    to 0.01), as long as at most :data:`PLAIN_BUDGET` of the plain (``none``) rows end up called
-    sensitive, no threshold goes below THRESHOLD_RANGE[0] and the lowest recall is under
-    :data:`MAX_RECALL`. A domain that is already recalled well keeps a high threshold.
-    Returns the thresholds, the lowest dev recall they reach and the share of plain dev rows
-    they call sensitive (above the budget when even the highest thresholds exceed it).
+    ``probs[i][k]`` is P(domain ``classes[k]``) for row ``i`` (scores of a model that did not
+    train on row ``i``), ``labels[i]`` its gold domain and ``langs[i]`` its language. Each domain
+    gets the highest threshold on a 0.01 grid in :data:`THRESHOLD_RANGE` at which its recall is at
+    least :data:`RECALL_FLOOR` overall and :data:`LANG_RECALL_FLOOR` in every language with rows
+    of it (the lowest threshold of the range when none is). Higher thresholds call fewer plain
+    questions sensitive, so this is the fewest false alarms the recall floors allow. Domains
+    interact through :func:`~routing.classifier.pick_domain` (a row goes to the domain furthest
+    above its threshold), so the search runs over every domain twice.
     """
     from routing.classifier import pick_domain
 
     lo, hi = THRESHOLD_RANGE
     doms = [d for d in SENSITIVE if d in classes]
     names = tuple(classes)
-    gold = [(p, y) for p, y in zip(probs, labels)]
-    n_plain = sum(y == "none" for _, y in gold)
+    grid = [round(hi - i / 100, 2) for i in range(round((hi - lo) * 100) + 1)]
 
-    def rates(th: dict[str, float]) -> tuple[dict[str, float], float]:
-        hit = dict.fromkeys(doms, 0)
-        tot = dict.fromkeys(doms, 0)
-        false_alarm = 0
-        for p, y in gold:
-            got = names[pick_domain(p, names, th)[0]]
-            if y in tot:
-                tot[y] += 1
-                hit[y] += got == y
-            elif y == "none" and got != "none":
-                false_alarm += 1
-        recall = {d: hit[d] / tot[d] if tot[d] else 1.0 for d in doms}
-        return recall, false_alarm / n_plain if n_plain else 0.0
+    def decide(th: dict[str, float]) -> list[str]:
+        return [names[pick_domain(p, names, th)[0]] for p in probs]
 
-    thresholds = dict.fromkeys(doms, hi)
-    recall, plain = rates(thresholds)
-    while doms and min(recall.values()) < MAX_RECALL:
-        worst = min(doms, key=lambda d: (recall[d], doms.index(d)))
-        k = classes.index(worst)
-        below = [p[k] for p, y in gold if y == worst and p[k] < thresholds[worst]]
-        if not below:
-            break
-        t = math.floor(max(below) * 100) / 100
-        if t < lo:
-            break
-        trial = {**thresholds, worst: t}
-        new_recall, false_alarm = rates(trial)
-        if false_alarm > PLAIN_BUDGET:
-            break
-        thresholds, recall, plain = trial, new_recall, false_alarm
-    return thresholds, round(min(recall.values()), 3) if doms else 1.0, round(plain, 3)
+    def recalled(got: list[str], dom: str) -> bool:
+        r = domain_rates(got, labels, langs, [dom])
+        by_lang = r[f"{dom}_recall_by_lang"].values()
+        return r[f"{dom}_recall"] >= RECALL_FLOOR and min(by_lang, default=1.0) >= LANG_RECALL_FLOOR
+
+    thresholds = dict.fromkeys(doms, lo)
+    for _ in range(2):
+        for dom in doms:
+            for t in grid:
+                if t == lo or recalled(decide({**thresholds, dom: t}), dom):
+                    thresholds[dom] = t
+                    break
+    return thresholds, domain_rates(decide(thresholds), labels, langs, doms)
+
+
+def domain_rates(
+    got: list[str], labels: list[str], langs: list[str], doms: list[str] | tuple[str, ...]
+) -> dict[str, Any]:
+    """Plain called sensitive and each domain's recall, overall and per language."""
+    plain = [i for i, y in enumerate(labels) if y == "none"]
+
+    def share(idx: list[int], hit: Any) -> float:
+        return round(sum(hit(i) for i in idx) / len(idx), 4) if idx else 1.0
+
+    rates: dict[str, Any] = {"n": len(labels)}
+    rates["plain_called_sensitive"] = share(plain, lambda i: got[i] != "none")
+    rates["plain_called_sensitive_by_lang"] = {
+        lang: share([i for i in plain if langs[i] == lang], lambda i: got[i] != "none")
+        for lang in sorted({langs[i] for i in plain})
+    }
+    for dom in doms:
+        idx = [i for i, y in enumerate(labels) if y == dom]
+        rates[f"{dom}_recall"] = share(idx, lambda i, d=dom: got[i] == d)
+        rates[f"{dom}_recall_by_lang"] = {
+            lang: share([i for i in idx if langs[i] == lang], lambda i, d=dom: got[i] == d)
+            for lang in sorted({langs[i] for i in idx})
+        }
+    return rates
 
 
 def fingerprint(rows: list[dict[str, str]]) -> str:
@@ -147,10 +192,15 @@ def fingerprint(rows: list[dict[str, str]]) -> str:
     return h.hexdigest()
 
 
-def fit(rows: list[dict[str, str]], dev: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    """Fit vectoriser, route model and domain model on ``rows``; thresholds on ``dev``.
+def fit(
+    rows: list[dict[str, str]],
+    dev: list[dict[str, str]] | None = None,
+    calibration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fit vectoriser, route model and domain model on ``rows``.
 
-    Without ``dev`` rows the domain is the argmax (no thresholds).
+    Thresholds: ``calibration``'s (``thresholds.json``, see :func:`calibrate`) when given, else
+    chosen on ``dev``; with neither the domain is the argmax (no thresholds).
     """
     import sklearn
 
@@ -165,22 +215,27 @@ def fit(rows: list[dict[str, str]], dev: list[dict[str, str]] | None = None) -> 
         x, [r["domain"] for r in rows], sample_weight=w
     )
     thresholds: dict[str, float] = {}
-    dev_recall = dev_plain = None
-    if dev:
+    chosen_on, rates = None, None
+    if calibration:
+        thresholds = dict(calibration["thresholds"])
+        chosen_on = f"{THRESHOLDS_PATH.name}: {', '.join(calibration['files'])}, out of file"
+        rates = calibration["out_of_file"]
+    elif dev:
         p_dev = domain_clf.predict_proba(vectorizer.transform([r["prompt"] for r in dev]))
         classes = [str(c) for c in domain_clf.classes_]
-        thresholds, dev_recall, dev_plain = choose_thresholds(
-            p_dev.tolist(), [r["domain"] for r in dev], classes
+        thresholds, rates = choose_thresholds(
+            p_dev.tolist(), [r["domain"] for r in dev], [r["lang"] for r in dev], classes
         )
+        chosen_on = "voices/dev.jsonl"
     meta = {
         "format": ARTEFACT_FORMAT,
         "sklearn_version": sklearn.__version__,
         "data_sha256": fingerprint(rows + (dev or [])),
         "n_train": len(rows),
         "n_dev": len(dev or []),
-        "dev_recall_target": dev_recall,
-        "dev_plain_called_sensitive": dev_plain,
-        "plain_budget": PLAIN_BUDGET,
+        "thresholds_chosen_on": chosen_on,
+        "threshold_rates": rates,
+        "recall_floors": [RECALL_FLOOR, LANG_RECALL_FLOOR],
         "voices_weight": VOICES_WEIGHT,
         "n_features": int(x.shape[1]),
         "params": features.params(),
@@ -192,6 +247,63 @@ def fit(rows: list[dict[str, str]], dev: list[dict[str, str]] | None = None) -> 
         "domain_thresholds": thresholds,
         "meta": meta,
     }
+
+
+def calibrate(spent: tuple[str, ...] = SPENT_HELDOUTS) -> dict[str, Any]:
+    """Leave one spent file out: score it with a model trained without it; choose thresholds.
+
+    One fit per file (the rest of the training data, every other spent file included), so each
+    file's scores are what a model sees on questions it never trained on, in voices it did. The
+    thresholds come from all files' scores together (:func:`choose_thresholds`); each file's own
+    rates at those thresholds, and its route accuracy, are kept beside them.
+    """
+    probs: list[list[float]] = []
+    labels: list[str] = []
+    langs: list[str] = []
+    route_hits: dict[str, float] = {}
+    spans: dict[str, tuple[int, int]] = {}
+    classes: list[str] = []
+    for name in spent:
+        held = heldout_rows(name)
+        a = fit(training_rows(tuple(n for n in spent if n != name)))
+        x = a["vectorizer"].transform([r["prompt"] for r in held])
+        classes = [str(c) for c in a["domain_clf"].classes_]
+        p_route = a["route_clf"].predict_proba(x)[:, 1]
+        route_hits[name] = round(
+            sum((p >= 0.5) == (r["route"] == "cascade") for p, r in zip(p_route, held)) / len(held),
+            4,
+        )
+        spans[name] = (len(labels), len(labels) + len(held))
+        probs += a["domain_clf"].predict_proba(x).tolist()
+        labels += [r["domain"] for r in held]
+        langs += [r["lang"] for r in held]
+    thresholds, rates = choose_thresholds(probs, labels, langs, classes)
+    from routing.classifier import pick_domain
+
+    names = tuple(classes)
+    got = [names[pick_domain(p, names, thresholds)[0]] for p in probs]
+    doms = [d for d in SENSITIVE if d in classes]
+    per_file = {
+        name: {
+            "route_accuracy": route_hits[name],
+            **domain_rates(got[i:j], labels[i:j], langs[i:j], doms),
+        }
+        for name, (i, j) in spans.items()
+    }
+    return {
+        "thresholds": thresholds,
+        "recall_floor": RECALL_FLOOR,
+        "lang_recall_floor": LANG_RECALL_FLOOR,
+        "files": list(spent),
+        "data_sha256": fingerprint(training_rows(spent)),
+        "out_of_file": rates,
+        "per_file": per_file,
+    }
+
+
+def load_calibration(path: Path = THRESHOLDS_PATH) -> dict[str, Any] | None:
+    """``thresholds.json`` as :func:`calibrate` wrote it, or None when there is none."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def dumps(artefact: dict[str, Any]) -> bytes:
@@ -242,13 +354,34 @@ def calibration_report(artefact: dict[str, Any], rows: list[dict[str, str]]) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """CLI entry point: fit on train.jsonl, report on test.jsonl, write the artefact."""
+    """CLI entry point: (optionally calibrate,) fit, report on test.jsonl, write the artefact."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--test", type=Path, default=TEST_PATH)
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
+    ap.add_argument(
+        "--calibrate",
+        action="store_true",
+        help=f"choose the thresholds again (leave one spent file out) and write {THRESHOLDS_PATH}",
+    )
     args = ap.parse_args(argv)
 
-    artefact = fit(training_rows(), dev_rows())
+    if args.calibrate:
+        cal = calibrate()
+        THRESHOLDS_PATH.write_text(
+            json.dumps(cal, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        print(f"wrote {THRESHOLDS_PATH}")
+        for name, r in cal["per_file"].items():
+            print(
+                f"  {name:<10} route {r['route_accuracy']:.3f}  recall "
+                + " / ".join(f"{r[f'{d}_recall']:.3f}" for d in SENSITIVE)
+                + f"  plain called sensitive {r['plain_called_sensitive']:.3f}"
+            )
+    rows = training_rows()
+    cal = load_calibration()
+    if cal and cal["data_sha256"] != fingerprint(rows):
+        print(f"WARNING: {THRESHOLDS_PATH.name} was chosen for other training data: --calibrate")
+    artefact = fit(rows, dev_rows(), cal)
     blob = dumps(artefact)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(blob)
@@ -256,11 +389,13 @@ def main(argv: list[str] | None = None) -> None:
         f"wrote {args.out} ({len(blob) / 1024:.0f} KiB, version "
         f"{hashlib.sha256(blob).hexdigest()[:12]}, {artefact['meta']['n_features']} features)"
     )
-    meta = artefact["meta"]
+    meta, r = artefact["meta"], artefact["meta"]["threshold_rates"] or {}
     print(
-        f"domain thresholds {artefact['domain_thresholds']} (chosen on voices/dev.jsonl with a "
-        f"plain budget of {PLAIN_BUDGET}: lowest recall {meta['dev_recall_target']}, plain "
-        f"called sensitive {meta['dev_plain_called_sensitive']})"
+        f"domain thresholds {artefact['domain_thresholds']} (chosen on "
+        f"{meta['thresholds_chosen_on']}; recall floors {RECALL_FLOOR} overall, "
+        f"{LANG_RECALL_FLOOR} per language): "
+        + " / ".join(f"{d} {r.get(f'{d}_recall')}" for d in SENSITIVE)
+        + f", plain called sensitive {r.get('plain_called_sensitive')}"
     )
     if args.test.exists():
         print(f"held-out {args.test.name}:")

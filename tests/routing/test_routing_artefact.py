@@ -105,3 +105,21 @@ def test_corrupt_artefact_falls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(clf_module, "_train_in_process", lambda: stub)
     router = load_router("classifier", model_path=bad)
     assert (router.source, router.version) == ("trained-in-process", "stubversion")
+
+
+def test_char_ngrams_match_sklearn_with_the_word_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cached char_wb n-grams equal scikit-learn's analyzer, on a cold and a warm cache and
+    across the cache's bound (it is cleared, not grown)."""
+    from routing import fastlinear
+
+    shipped = loads(MODEL_PATH.read_bytes())
+    char = dict(shipped["vectorizer"].transformer_list)["char"]
+    reference = char.build_analyzer()
+    fast = fastlinear.fast_analyzer(char)
+    monkeypatch.setattr(fastlinear, "_WORD_CACHE_SIZE", 5)
+    monkeypatch.setattr(fastlinear, "_WORD_GRAMS", {})
+    prompts = [*PROMPTS, *(r["prompt"] for r in load_jsonl(TEST_PATH)[:50])]
+    for _ in range(2):
+        for q in prompts:
+            assert fast(q) == reference(q), q
+    assert all(len(c) <= 5 for c in fastlinear._WORD_GRAMS.values())
