@@ -152,6 +152,17 @@ def test_the_fresh_heldout_file_is_not_trained_on() -> None:
     assert not {_key(r["prompt"]) for r in fresh} & trained
 
 
+def test_heldout11_is_not_trained_on() -> None:
+    """The README's second fresh file: not trained on, not calibrated on. Written apart, a few
+    short common questions ("what breed is this dog") still coincide with training lines."""
+    rows = heldout_rows("heldout11")
+    assert len(rows) == 640
+    assert "heldout11" not in SPENT_HELDOUTS and "heldout11" not in load_calibration()["files"]
+    trained = {_key(r["prompt"]) for r in training_rows()}
+    shared = {_key(r["prompt"]) for r in rows} & trained
+    assert len(shared) <= len(rows) // 30, sorted(shared)
+
+
 def test_spent_heldout_files_are_trained_on() -> None:
     """Spent files (read in earlier rounds) train the model, each under its own name."""
     trained = {_key(r["prompt"]) for r in training_rows()}
