@@ -10,7 +10,9 @@ request) over the prompts of the given files (default: the hand-written dev spli
 ``answer_domain(answer)`` on 300-character answers. Prints p50 / p90 / p99 / max in microseconds,
 twice: by the wall clock, which includes whatever else the machine is doing (on a busy shared
 machine, waits for a core), and by the thread's CPU clock, which counts only this call's work
-(what a dedicated core would see, less cache effects).
+(what a dedicated core would see, less cache effects); and once more on the CPU clock with the
+scorer's word cache emptied before every call. The prompts repeat (rounds), so the warm rows are
+the word cache's best case; the cold row is its worst (every word new).
 """
 
 from __future__ import annotations
@@ -51,6 +53,21 @@ def timings(
     return out
 
 
+def cold_timings(fn: Callable[[str], object], texts: list[str], rounds: int) -> list[float]:
+    """Like :func:`timings` on the thread's CPU clock, with the scorer's word cache emptied
+    before every call (outside the timed part): a question whose words were never seen."""
+    from routing.fastlinear import clear_word_cache
+
+    out = []
+    for _ in range(rounds):
+        for t in texts:
+            clear_word_cache()
+            t0 = time.thread_time()
+            fn(t)
+            out.append((time.thread_time() - t0) * 1e6)
+    return out
+
+
 def summary(micros: list[float]) -> dict[str, float]:
     """p50, p90, p99 and max of a list of microsecond timings."""
     qs = statistics.quantiles(micros, n=100, method="inclusive")
@@ -76,6 +93,9 @@ def main(argv: list[str] | None = None) -> None:
         rows[f"answer_domain, {clock} ({len(answers)} 300-char answers x {args.rounds})"] = summary(
             timings(answer_domain, answers, args.rounds, cpu)
         )
+    rows[f"{args.router}.classify, cpu, cold word cache"] = summary(
+        cold_timings(router.classify, prompts, args.rounds)
+    )
     width = max(len(k) for k in rows)
     print(f"{'us per call':<{width}}  {'p50':>7}  {'p90':>7}  {'p99':>7}  {'max':>8}")
     for name, s in rows.items():

@@ -33,12 +33,15 @@ def char_wb_ngrams(text: str, lo: int, hi: int) -> list[str]:
 
     Per word padded with spaces: all n-grams for n = lo..hi, except that once the padded word is
     no longer than n it is emitted once, whole, and longer n are skipped (sklearn's rule). A
-    word's n-grams are cached: the words of questions repeat, and slicing a word costs ~15 times
-    a dictionary hit.
+    short word's n-grams are cached: the words of questions repeat, and slicing a word costs
+    ~15 times a dictionary hit.
     """
     out: list[str] = []
     cache = _WORD_GRAMS.setdefault((lo, hi), {})
     for word in normalize(text).split():
+        if len(word) > _WORD_CACHE_MAX_LEN:  # a Chinese clause, a URL: rarely seen twice
+            out += _word_ngrams(word, lo, hi)
+            continue
         grams = cache.get(word)
         if grams is None:
             grams = _word_ngrams(word, lo, hi)
@@ -47,6 +50,12 @@ def char_wb_ngrams(text: str, lo: int, hi: int) -> list[str]:
             cache[word] = grams
         out += grams
     return out
+
+
+def clear_word_cache() -> None:
+    """Forget every cached word (``routing.bench`` measures a cold cache with it)."""
+    for cache in _WORD_GRAMS.values():
+        cache.clear()
 
 
 def _word_ngrams(word: str, lo: int, hi: int) -> tuple[str, ...]:
@@ -61,7 +70,10 @@ def _word_ngrams(word: str, lo: int, hi: int) -> tuple[str, ...]:
     return tuple(grams)
 
 
-_WORD_CACHE_SIZE = 50_000
+# Words up to 16 characters, 10,000 of them: at most ~45 n-grams each, so the cache stays under
+# ~30 MB whatever a client sends (a whole Chinese question is one "word" and is not cached).
+_WORD_CACHE_SIZE = 10_000
+_WORD_CACHE_MAX_LEN = 16
 _WORD_GRAMS: dict[tuple[int, int], dict[str, tuple[str, ...]]] = {}
 # 1 + log(count): the sublinear tf of an n-gram seen ``count`` times, looked up, not computed
 _TF = (0.0, *(1.0 + math.log(c) for c in range(1, 256)))

@@ -109,7 +109,7 @@ def test_corrupt_artefact_falls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_char_ngrams_match_sklearn_with_the_word_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """The cached char_wb n-grams equal scikit-learn's analyzer, on a cold and a warm cache and
-    across the cache's bound (it is cleared, not grown)."""
+    across the cache's bound (it is cleared, not grown); long words are never cached."""
     from routing import fastlinear
 
     shipped = loads(MODEL_PATH.read_bytes())
@@ -123,3 +123,7 @@ def test_char_ngrams_match_sklearn_with_the_word_cache(monkeypatch: pytest.Monke
         for q in prompts:
             assert fast(q) == reference(q), q
     assert all(len(c) <= 5 for c in fastlinear._WORD_GRAMS.values())
+    assert all(
+        len(w) <= fastlinear._WORD_CACHE_MAX_LEN for c in fastlinear._WORD_GRAMS.values() for w in c
+    )
+    assert any(len(w) > fastlinear._WORD_CACHE_MAX_LEN for q in prompts for w in q.split())
