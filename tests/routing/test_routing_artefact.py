@@ -127,3 +127,20 @@ def test_char_ngrams_match_sklearn_with_the_word_cache(monkeypatch: pytest.Monke
         len(w) <= fastlinear._WORD_CACHE_MAX_LEN for c in fastlinear._WORD_GRAMS.values() for w in c
     )
     assert any(len(w) > fastlinear._WORD_CACHE_MAX_LEN for q in prompts for w in q.split())
+
+
+def test_cached_ngrams_are_the_tables_own_keys() -> None:
+    """With the block's table, a cached n-gram that is a feature is the table's key object (the
+    scorer's look-up matches it by identity); the n-grams stay equal to scikit-learn's."""
+    from routing import fastlinear
+
+    scorer = load_model().scorer
+    analyzer, table = scorer.blocks[0]
+    char = dict(loads(MODEL_PATH.read_bytes())["vectorizer"].transformer_list)["char"]
+    fastlinear.clear_word_cache()
+    q = "is this rash serious or should i see a doctor"
+    assert analyzer(q) == char.build_analyzer()(q)
+    grams = analyzer(q)  # now from the cache
+    keys = {id(k): k for k in table}
+    features = [g for g in grams if g in table]
+    assert features and all(id(g) in keys for g in features)
