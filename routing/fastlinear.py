@@ -12,8 +12,8 @@ than the arithmetic. ``tests/routing`` checks that the result equals scikit-lear
 from __future__ import annotations
 
 import functools
-import heapq
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from operator import mul
@@ -28,7 +28,9 @@ Table = dict[str, tuple]
 Evidence = tuple[Sequence[float], Sequence[str], float]
 
 
-def char_wb_ngrams(text: str, lo: int, hi: int, table: Table | None = None) -> list[str]:
+def char_wb_ngrams(
+    text: str, lo: int, hi: int, table: Table | None = None, normalized: bool = False
+) -> list[str]:
     """scikit-learn's ``char_wb`` n-grams of ``normalize(text)``, in the same order, faster.
 
     Per word padded with spaces: all n-grams for n = lo..hi, except that once the padded word is
@@ -36,11 +38,12 @@ def char_wb_ngrams(text: str, lo: int, hi: int, table: Table | None = None) -> l
     short word's n-grams are cached: the words of questions repeat, and slicing a word costs
     ~15 times a dictionary hit. With the block's ``table``, a cached n-gram that is a feature is
     the table's own key object: the scorer's look-up then matches it by identity, without
-    reading the stored key (a memory wait the benchmark showed to dominate).
+    reading the stored key (a memory wait the benchmark showed to dominate). ``normalized``:
+    ``text`` is already ``normalize``'s output (the scorer normalises once for all blocks).
     """
     out: list[str] = []
     cache = _WORD_GRAMS.setdefault((lo, hi, id(table)), {})
-    for word in normalize(text).split():
+    for word in (text if normalized else normalize(text)).split():
         if len(word) > _WORD_CACHE_MAX_LEN:  # a Chinese clause, a URL: rarely seen twice
             out += _word_ngrams(word, lo, hi)
             continue
@@ -83,6 +86,35 @@ _WORD_GRAMS: dict[tuple[int, int, int], dict[str, tuple[str, ...]]] = {}
 _TF = (0.0, *(1.0 + math.log(c) for c in range(1, 256)))
 
 
+def word_ngrams(text: str, pattern: re.Pattern[str], lo: int, hi: int) -> list[str]:
+    """scikit-learn's ``word`` analyzer on already normalised ``text`` (no stop words): the
+    tokens, then the space-joined n-grams for n = max(lo, 2)..hi, in scikit-learn's order."""
+    tokens = pattern.findall(text)
+    out = list(tokens) if lo == 1 else []
+    n_tokens = len(tokens)
+    for n in range(max(lo, 2), min(hi, n_tokens) + 1):
+        out += [" ".join(tokens[i : i + n]) for i in range(n_tokens - n + 1)]
+    return out
+
+
+def normalized_analyzer(vec: Any, table: Table | None = None) -> Analyzer | None:
+    """An analyzer equal to ``vec``'s on text that ``normalize`` already ran over, or None
+    (then the block gets the raw text and ``fast_analyzer``)."""
+    from routing.lexicon import lexicon_tokens, lexicon_tokens_normalized
+
+    if vec.analyzer is lexicon_tokens:
+        return lexicon_tokens_normalized
+    if vec.preprocessor is not normalize or getattr(vec, "stop_words", None) is not None:
+        return None
+    lo, hi = vec.ngram_range
+    if vec.analyzer == "char_wb":
+        return functools.partial(char_wb_ngrams, lo=lo, hi=hi, table=table, normalized=True)
+    if vec.analyzer == "word" and vec.tokenizer is None:
+        pattern = re.compile(vec.token_pattern)
+        return functools.partial(word_ngrams, pattern=pattern, lo=lo, hi=hi)
+    return None
+
+
 def fast_analyzer(vec: Any, table: Table | None = None) -> Analyzer:
     """The vectoriser's analyzer, or an equivalent faster one for the ``char_wb`` block (whose
     cached n-grams are ``table``'s key objects, when given)."""
@@ -103,6 +135,8 @@ class FastLinearScorer:
         tables: per block, n-gram -> ``(idf ** 2, *weights_times_idf, n-gram)``.
         intercepts: route intercept followed by the domain intercepts.
         domains: domain class names, in output order.
+        normalized: per block, whether its analyzer takes ``normalize``'s output (the text is
+            then normalised once for all such blocks) instead of the raw text.
     """
 
     def __init__(
@@ -111,8 +145,10 @@ class FastLinearScorer:
         tables: Sequence[Table],
         intercepts: Sequence[float],
         domains: Sequence[str],
+        normalized: Sequence[bool] | None = None,
     ) -> None:
         self.blocks = list(zip(analyzers, tables, strict=True))
+        self.normalized = tuple(normalized or [False] * len(self.blocks))
         self.intercepts = tuple(float(v) for v in intercepts)
         self.domains = tuple(domains)
         self.n_out = len(self.intercepts)
@@ -123,7 +159,7 @@ class FastLinearScorer:
         import numpy as np
 
         coef = np.vstack([route_clf.coef_[:1], domain_clf.coef_]).T  # (n_features, n_out)
-        analyzers, tables, offset = [], [], 0
+        analyzers, tables, pre, offset = [], [], [], 0
         for name, vec in vectorizer.transformer_list:
             if not (vec.sublinear_tf and vec.use_idf and vec.norm == "l2"):
                 raise ValueError(f"block {name!r}: only sublinear-tf, idf, l2 is supported")
@@ -132,12 +168,14 @@ class FastLinearScorer:
             rows = np.hstack([(idf * idf)[:, None], w]).tolist()
             # sorted: the table's insertion order (and so any tie order) is reproducible
             tables.append({t: (*rows[j], t) for t, j in sorted(vec.vocabulary_.items())})
-            analyzers.append(fast_analyzer(vec, tables[-1]))
+            fast = normalized_analyzer(vec, tables[-1])
+            analyzers.append(fast or fast_analyzer(vec, tables[-1]))
+            pre.append(fast is not None)
             offset += len(idf)
         if offset != coef.shape[0]:
             raise ValueError(f"vectoriser has {offset} features, classifiers {coef.shape[0]}")
         intercepts = [route_clf.intercept_[0], *domain_clf.intercept_]
-        return cls(analyzers, tables, intercepts, [str(c) for c in domain_clf.classes_])
+        return cls(analyzers, tables, intercepts, [str(c) for c in domain_clf.classes_], pre)
 
     def logits(self, text: str, top: int = 0) -> tuple[list[float], list[Evidence]]:
         """Raw logits (route, then domains) and, with ``top``, per block the n-grams' route
@@ -151,8 +189,9 @@ class FastLinearScorer:
         out = list(self.intercepts)
         n_out = self.n_out
         parts: list[Evidence] = []
-        for analyzer, table in self.blocks:
-            grams = analyzer(text)
+        norm = normalize(text) if any(self.normalized) else text
+        for (analyzer, table), pre in zip(self.blocks, self.normalized, strict=True):
+            grams = analyzer(norm if pre else text)
             counts = Counter(grams)
             rows = list(filter(None, map(table.get, counts)))
             if not rows:
@@ -174,10 +213,17 @@ class FastLinearScorer:
                     for j in range(n_out):
                         sums[j] += sum(map(mul, d1, rcols[j + 1]))
                     if top:
-                        where = {t: i for i, t in enumerate(cols[-1])}
+                        # positions of the repeated n-grams: tuple.index (C) for a few, one
+                        # dict for many (English questions repeat dozens of character n-grams)
+                        terms = cols[-1]
+                        if len(reps) > 8:
+                            where = {t: i for i, t in enumerate(terms)}
+                            pos = [where[t] for t, _ in reps]
+                        else:
+                            pos = [terms.index(t) for t, _ in reps]
                         route = list(route)
-                        for (t, _), tf, row in zip(reps, tfs, rrows, strict=True):
-                            route[where[t]] = tf * row[1]
+                        for i, tf, row in zip(pos, tfs, rrows, strict=True):
+                            route[i] = tf * row[1]
             inv = 1.0 / math.sqrt(norm2)
             for j in range(n_out):
                 out[j] += sums[j] * inv
@@ -207,8 +253,9 @@ class FastLinearScorer:
             for w, i in _indexed(sorted(route, reverse=desc)[:top], route)
         ]
         sign = 1.0 if desc else -1.0
-        pick = heapq.nlargest if desc else heapq.nsmallest
-        evidence = [c for c in pick(top, merged) if sign * c[0] > 0]
+        # sorted(...)[:top] is what heapq.nlargest / nsmallest are documented to equal; for a
+        # handful of pairs the C sort is cheaper than the heap's Python loop
+        evidence = [c for c in sorted(merged, reverse=desc)[:top] if sign * c[0] > 0]
         dl = logits[1:]
         m = max(dl)
         exps = [math.exp(v - m) for v in dl]
@@ -220,9 +267,11 @@ def _indexed(values: list[float], seq: Sequence[float]) -> list[tuple[float, int
     """``(value, position in seq)`` for each of ``values`` (taken from ``seq``); equal values
     get successive positions, so no n-gram is named twice."""
     out: list[tuple[float, int]] = []
+    used: set[int] = set()
     for v in values:
         i = seq.index(v)
-        while any(j == i for _, j in out):
+        while i in used:
             i = seq.index(v, i + 1)
+        used.add(i)
         out.append((v, i))
     return out

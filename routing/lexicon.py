@@ -1451,7 +1451,11 @@ def lexicon_tokens(text: str) -> list[str]:
 
     Module-level (not a lambda) because the fitted vectoriser pickles a reference to it.
     """
-    text = normalize(text)
+    return lexicon_tokens_normalized(normalize(text))
+
+
+def lexicon_tokens_normalized(text: str) -> list[str]:
+    """:func:`lexicon_tokens` of text that ``normalize`` already ran over."""
     out: list[str] = []
     for pattern, owners in _PASSES:
         for m in pattern.findall(text):

@@ -136,11 +136,28 @@ def test_cached_ngrams_are_the_tables_own_keys() -> None:
 
     scorer = load_model().scorer
     analyzer, table = scorer.blocks[0]
+    assert scorer.normalized[0]  # the scorer hands it normalised text
     char = dict(loads(MODEL_PATH.read_bytes())["vectorizer"].transformer_list)["char"]
     fastlinear.clear_word_cache()
-    q = "is this rash serious or should i see a doctor"
-    assert analyzer(q) == char.build_analyzer()(q)
-    grams = analyzer(q)  # now from the cache
+    q = "Is this rash serious, or should I see a Doctor?"
+    assert analyzer(fastlinear.normalize(q)) == char.build_analyzer()(q)
+    grams = analyzer(fastlinear.normalize(q))  # now from the cache
     keys = {id(k): k for k in table}
     features = [g for g in grams if g in table]
     assert features and all(id(g) in keys for g in features)
+
+
+def test_every_block_reads_normalised_text_like_sklearn() -> None:
+    """The scorer normalises a question once and hands the result to every block; each block's
+    analyzer then yields exactly scikit-learn's features for the raw question."""
+    from routing import fastlinear
+
+    scorer = load_model().scorer
+    vectorizer = loads(MODEL_PATH.read_bytes())["vectorizer"]
+    assert scorer.normalized == (True, True, True)
+    prompts = [*PROMPTS, *(r["prompt"] for r in load_jsonl(TEST_PATH)[:200])]
+    prompts += ["Don't  SHOUT, it's fine", "ＡＢＣ　ｄｅｆ  ghi's", "a", "x y", "一 二 三 四"]
+    for (analyzer, _), (_, vec) in zip(scorer.blocks, vectorizer.transformer_list, strict=True):
+        reference = vec.build_analyzer()
+        for q in prompts:
+            assert analyzer(fastlinear.normalize(q)) == reference(q), (vec, q)
