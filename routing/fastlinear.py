@@ -115,12 +115,11 @@ def normalized_analyzer(vec: Any, table: Table | None = None) -> Analyzer | None
     return None
 
 
-def fast_analyzer(vec: Any, table: Table | None = None) -> Analyzer:
-    """The vectoriser's analyzer, or an equivalent faster one for the ``char_wb`` block (whose
-    cached n-grams are ``table``'s key objects, when given)."""
+def fast_analyzer(vec: Any) -> Analyzer:
+    """The vectoriser's analyzer on raw text, or an equivalent faster one for the ``char_wb``
+    block."""
     if vec.analyzer == "char_wb" and vec.preprocessor is normalize:
-        lo, hi = vec.ngram_range
-        return functools.partial(char_wb_ngrams, lo=lo, hi=hi, table=table)
+        return functools.partial(char_wb_ngrams, lo=vec.ngram_range[0], hi=vec.ngram_range[1])
     return vec.build_analyzer()
 
 
@@ -169,7 +168,7 @@ class FastLinearScorer:
             # sorted: the table's insertion order (and so any tie order) is reproducible
             tables.append({t: (*rows[j], t) for t, j in sorted(vec.vocabulary_.items())})
             fast = normalized_analyzer(vec, tables[-1])
-            analyzers.append(fast or fast_analyzer(vec, tables[-1]))
+            analyzers.append(fast or fast_analyzer(vec))
             pre.append(fast is not None)
             offset += len(idf)
         if offset != coef.shape[0]:

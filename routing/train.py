@@ -133,15 +133,9 @@ def choose_thresholds(
     interact through :func:`~routing.classifier.pick_domain` (a row goes to the domain furthest
     above its threshold), so the search runs over every domain twice.
     """
-    from routing.classifier import pick_domain
-
     lo, hi = THRESHOLD_RANGE
     doms = [d for d in SENSITIVE if d in classes]
-    names = tuple(classes)
     grid = [round(hi - i / 100, 2) for i in range(round((hi - lo) * 100) + 1)]
-
-    def decide(th: dict[str, float]) -> list[str]:
-        return [names[pick_domain(p, names, th)[0]] for p in probs]
 
     def recalled(got: list[str], dom: str) -> bool:
         r = domain_rates(got, labels, langs, [dom])
@@ -152,10 +146,18 @@ def choose_thresholds(
     for _ in range(2):
         for dom in doms:
             for t in grid:
-                if t == lo or recalled(decide({**thresholds, dom: t}), dom):
+                if t == lo or recalled(decide(probs, classes, {**thresholds, dom: t}), dom):
                     thresholds[dom] = t
                     break
-    return thresholds, domain_rates(decide(thresholds), labels, langs, doms)
+    return thresholds, domain_rates(decide(probs, classes, thresholds), labels, langs, doms)
+
+
+def decide(probs: list[list[float]], classes: list[str], th: dict[str, float]) -> list[str]:
+    """Each row's domain under thresholds ``th`` (:func:`~routing.classifier.pick_domain`)."""
+    from routing.classifier import pick_domain
+
+    names = tuple(classes)
+    return [names[pick_domain(p, names, th)[0]] for p in probs]
 
 
 def domain_rates(
@@ -278,10 +280,7 @@ def calibrate(spent: tuple[str, ...] = SPENT_HELDOUTS) -> dict[str, Any]:
         labels += [r["domain"] for r in held]
         langs += [r["lang"] for r in held]
     thresholds, rates = choose_thresholds(probs, labels, langs, classes)
-    from routing.classifier import pick_domain
-
-    names = tuple(classes)
-    got = [names[pick_domain(p, names, thresholds)[0]] for p in probs]
+    got = decide(probs, classes, thresholds)
     doms = [d for d in SENSITIVE if d in classes]
     per_file = {
         name: {

@@ -125,10 +125,10 @@ def proxy_middlewares() -> list[Middleware]:
 # port (wrapped in the same middleware): one Python hop fewer, 4.5-4.7x the article's vision
 # server on the direct route instead of ~2.9x (README, Measured). But it delivered streamed
 # answers in bursts (up to 22 SSE events in one read where Serve's proxy and the replica's port
-# give one per read; Ray's template forces `option splice-response`), so the web page and SSE
-# clients saw tokens in clumps. Opt in for JSON-heavy traffic; scripts/serve.sh then gives it a
-# directory of its own and stops an HAProxy that outlives Ray. A client silent for 60 s is
-# dropped by it (Ray's default is an hour).
+# give one per read; not kernel splicing, not Ray's configuration alone: the cause was not found),
+# so the web page and SSE clients saw tokens in clumps. Opt in for JSON-heavy traffic;
+# scripts/serve.sh then gives it a directory of its own and stops an HAProxy that outlives Ray.
+# A client silent for 60 s is dropped by it (Ray's default is an hour).
 ENV = {
     "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "seethink.edge:proxy_middlewares",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
