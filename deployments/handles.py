@@ -35,11 +35,50 @@ def overloaded(node: str, e: BackPressureError) -> APIError:
     )
 
 
+def on_this_loop(handle):
+    """``handle`` as a replica should call with it: Serve's request router on the caller's event
+    loop, and requests over Serve's gRPC transport rather than as Ray actor tasks.
+
+    - By default (``RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP``, which ``seethink.edge.ENV`` keeps on
+      for synchronous callers such as scripts and tests) every handle call is handed to a router
+      loop on its own thread and its result handed back: two thread crossings per call. A
+      replica calls from its own event loop, so its handles can route there.
+    - A bound handle's options are made where the application is built (the driver), so Serve's
+      throughput mode in the replicas' environment does not reach them; the transport is set
+      here instead.
+
+    Must run before the handle's first ``.remote()`` or ``.options()``; without a running loop
+    (or on a test double) the handle is returned as it is.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return handle
+    if getattr(handle, "is_initialized", True):
+        return handle
+    handle._init(_run_router_in_separate_loop=False)
+    return handle.options(_by_reference=False)
+
+
+def transport(handle) -> dict:
+    """How a handle calls (for ``Ingress.stats``): its router's loop and its transport."""
+    init, opts = getattr(handle, "init_options", None), getattr(handle, "handle_options", None)
+    return {
+        "router_on_own_thread": getattr(init, "_run_router_in_separate_loop", None),
+        "grpc": None if opts is None else not opts._by_reference,
+    }
+
+
 class ResilientHandle:
     """Wraps one ``DeploymentHandle`` (configured once, in the ingress's ``__init__``)."""
 
     def __init__(self, handle, node: str, no_retry: tuple[str, ...] = ()):
+        handle = on_this_loop(handle)
         self._handle, self._node, self._no_retry = handle, node, no_retry
+
+    @property
+    def transport(self) -> dict:
+        return transport(self._handle)
 
     def options(self, **kwargs) -> ResilientHandle:
         return ResilientHandle(self._handle.options(**kwargs), self._node, self._no_retry)

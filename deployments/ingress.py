@@ -16,7 +16,7 @@ from seethink.batch.asgi import OnlineLoad, OnlineLoadMiddleware, call_app
 from seethink.config import SeethinkConfig
 from seethink.protocol import Answer
 
-from .handles import ResilientHandle
+from .handles import ResilientHandle, on_this_loop, transport
 from .llm import LLMServerChat, served_model_id
 
 
@@ -68,7 +68,9 @@ class Ingress:
     """HTTP front of the graph; one app (and pipeline) per replica over shared handles."""
 
     def __init__(self, cfg: SeethinkConfig, router, vision, cache, review, llm, batch=None):
+        llm = on_this_loop(llm)
         chat = LLMServerChat(llm, served_model_id(cfg.llm))
+        self._llm = llm
         self.metrics = ServeMetrics()
         # handles configured once: overload is a clean 503/429, a lost replica is retried once
         self.handles = Handles(
@@ -114,4 +116,11 @@ class Ingress:
 
     def stats(self) -> dict:
         """Counters for tests and operators (a handle call, not an HTTP route)."""
-        return {"cancelled_streams": self.metrics.cancelled_streams}
+        h = self.handles
+        return {
+            "cancelled_streams": self.metrics.cancelled_streams,
+            "handles": {
+                **{n: getattr(h, n).transport for n in ("router", "vision", "cache", "review")},
+                "llm": transport(self._llm),
+            },
+        }

@@ -132,6 +132,17 @@ def test_health_and_readiness(graph):
     assert r.json()["nodes"] == {n: "ok" for n in ("router", "vision", "cache", "review", "llm")}
 
 
+def test_the_ingress_calls_every_node_on_its_own_loop_over_grpc(graph):
+    # deployments/handles.py: on_this_loop. Without it a bound handle keeps the options of the
+    # process that built the app (Ray actor calls, a router thread): measured about half again
+    # the CPU per request in the Ingress (scripts/graph_cost.py)
+    graph.post("/infer", json={"image_base64": b64(png_bytes(seed=5)), "prompt": "Why?"})
+    handles = graph.handle("Ingress").stats.remote().result()["handles"]
+    assert set(handles) == {"router", "vision", "cache", "review", "llm"}
+    for name, how in handles.items():
+        assert how == {"router_on_own_thread": False, "grpc": True}, (name, how)
+
+
 def test_bad_input_through_the_real_graph_is_a_4xx_and_the_next_request_answers(graph):
     """Every bad-input case is in tests/api (fast, stand-in handles); this one crosses the real
     proxy and replicas."""
