@@ -16,11 +16,20 @@ from seethink.checkpoints import checkpoint_version, resolve_model_path
 from seethink.config import VisionConfig
 from seethink.generation import Generation, ModelInputError, VisionBackend
 from seethink.images import decode_image
+from seethink.lru import BoundedCache
 from seethink.prompts import CAPTION_PROMPTS
 
 from .vision_backends import InstantVision, TransformersVision, VLLMVision, run_blocking
 
 logger = logging.getLogger("ray.serve")
+
+# Decoded images kept by their bytes: a cascade's yes/no re-check sends the image its caption
+# was made from about a second earlier, and finds it decoded (and, with the transformers
+# backend, already through the image processor). Bounded in bytes (compressed + decoded), so
+# large images on the GPU profiles cannot pile up; the time-to-live drops what no re-check asks.
+DECODED_MAX_ENTRIES = 256
+DECODED_MAX_BYTES = 96 * 1024 * 1024
+DECODED_TTL_S = 60.0
 
 
 def make_backend(cfg: VisionConfig) -> VisionBackend:
@@ -52,6 +61,15 @@ class Vision:
             self._verify_batch, cfg.max_batch_size, cfg.batch_wait_timeout_s, model, "verify"
         )
         self.isolated = 0  # items retried alone after their batch failed
+        self._decoded = BoundedCache(DECODED_MAX_ENTRIES, DECODED_MAX_BYTES, DECODED_TTL_S, "lru")
+
+    def _decode(self, data: bytes):
+        """The image for these bytes, decoded once while it is kept (``DECODED_*``)."""
+        image = self._decoded.get(data)
+        if image is None:
+            image = decode_image(data)
+            self._decoded.put(data, image, len(data) + image.width * image.height * 3)
+        return image
 
     async def _generate_batch(self, items: list[tuple[bytes, str]]) -> list[Generation | Exception]:
         images, prompts = [i for i, _ in items], [p for _, p in items]
@@ -68,7 +86,7 @@ class Vision:
     async def _isolated(self, fn, images: list[bytes], texts: list[str]) -> list:
         """Run ``fn`` on the batch; if it raises, run each item alone so only bad ones fail."""
         try:
-            return await run_blocking(fn, [decode_image(b) for b in images], texts)
+            return await run_blocking(fn, [self._decode(b) for b in images], texts)
         except Exception as e:
             if len(images) == 1:
                 return [_as_input_error(e)]
@@ -76,7 +94,7 @@ class Vision:
         for image, text in zip(images, texts, strict=True):
             self.isolated += 1
             try:
-                out.extend(await run_blocking(fn, [decode_image(image)], [text]))
+                out.extend(await run_blocking(fn, [self._decode(image)], [text]))
             except Exception as e:  # this item alone is bad
                 out.append(_as_input_error(e))
         return out
@@ -108,6 +126,7 @@ class Vision:
             "items": sum(b.items for b in batchers),  # requests served
             "max_batch": self.max_batch,
             "isolated": self.isolated,
+            "decoded_hits": self._decoded.stats.hits,
         }
 
 

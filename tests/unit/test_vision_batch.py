@@ -41,3 +41,49 @@ def test_verify_is_batched_and_returns_probabilities():
 
     assert asyncio.run(burst()) == [pytest.approx(0.7)] * 4
     assert vision.max_batch == 4
+
+
+def test_a_recheck_finds_its_image_decoded_and_processed_and_answers_the_same():
+    # the real (tiny) transformers backend: the cascade's yes/no re-check sends the bytes its
+    # caption was made from; the node decodes them once and the image processor runs once
+    from deployments.vision import make_backend
+
+    cfg = load_config("cpu")
+    backend = make_backend(cfg.vision)
+    calls = []
+    processor = backend.image_processor
+
+    def counting(*args, **kwargs):
+        calls.append(len(kwargs["images"]))
+        return processor(*args, **kwargs)
+
+    backend.image_processor = counting
+    vision = Vision(cfg.vision, backend)
+    cold = Vision(cfg.vision, make_backend(cfg.vision))
+    image, claim = png_bytes(seed=41), "Is there a red box? Answer yes or no."
+
+    async def cascade(node):
+        caption = await node.caption(image, "en")
+        return caption, await node.verify(image, claim), await node.verify(image, claim)
+
+    caption, p1, p2 = asyncio.run(cascade(vision))
+    assert calls == [1], "the image went through the processor more than once"
+    assert vision.stats()["decoded_hits"] == 2
+    ref_caption, ref_p, _ = asyncio.run(cascade(cold))
+    assert (caption, p1, p2) == (ref_caption, ref_p, ref_p)
+
+
+def test_decoded_images_are_bounded_in_bytes(monkeypatch):
+    import deployments.vision as vision_mod
+
+    monkeypatch.setattr(vision_mod, "DECODED_MAX_BYTES", 2_000_000)
+    cfg = load_config("cpu")
+    vision = Vision(cfg.vision, FakeVisionBackend())
+
+    async def many():
+        for i in range(40):
+            await vision.answer(png_bytes(seed=100 + i, size=(320, 240)), "what?")
+
+    asyncio.run(many())
+    kept = vision._decoded
+    assert kept.bytes <= 2_000_000 and 0 < len(kept) < 40
