@@ -117,8 +117,14 @@ def proxy_middlewares() -> list[Middleware]:
 # The environment Ray should start with for this graph (scripts/serve.sh exports the same):
 # - the edge middleware in Serve's HTTP servers (proxy_middlewares above);
 # - Serve's throughput-oriented mode (no per-call access-log lines, user code on the replica's
-#   event loop, gRPC between deployments) less one part: the handle router runs on its own loop
-#   (on the caller's loop, synchronous callers such as scripts and tests could not use handles).
+#   event loop) less one part: the handle router runs on its own loop (on the caller's loop,
+#   synchronous callers such as scripts and tests could not use handles). The mode's other half,
+#   gRPC between deployments and the router on the caller's loop, does not reach the handles a
+#   replica is given (their options are made where the app is built), so the replicas set both on
+#   their own handles (deployments/handles.py: on_this_loop). Serve's proxy sends each request
+#   to the Ingress over the same gRPC transport (RAY_SERVE_PROXY_USE_GRPC, which the mode leaves
+#   off): on the instant profile's direct route, about 1 CPU-ms fewer in the proxy and 1-2 in
+#   the Ingress per request (scripts/graph_cost.py, two runs each way).
 # Ray's HAProxy mode is measured and left OFF: with RAY_SERVE_ENABLE_HA_PROXY=1 and
 # RAY_SERVE_ENABLE_DIRECT_INGRESS=1 an HAProxy process, which Serve starts and reconfigures as
 # replicas come and go, listens on the graph's address and forwards to every Ingress replica's own
@@ -133,6 +139,7 @@ ENV = {
     "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "seethink.edge:proxy_middlewares",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "1",
+    "RAY_SERVE_PROXY_USE_GRPC": "1",
     "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
     "RAY_SERVE_ENABLE_HA_PROXY": "0",
     "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60",
