@@ -25,8 +25,11 @@ logger = logging.getLogger("ray.serve")
 
 # Decoded images kept by their bytes: a cascade's yes/no re-check sends the image its caption
 # was made from about a second earlier, and finds it decoded (and, with the transformers
-# backend, already through the image processor). Bounded in bytes (compressed + decoded), so
-# large images on the GPU profiles cannot pile up; the time-to-live drops what no re-check asks.
+# backend, already through the image processor). Bounded in bytes, so large images on the GPU
+# profiles cannot pile up: each entry counts its compressed bytes, the decoded RGB image (3 bytes
+# a pixel) and what the image processor keeps on it (float32 patches of two frames: 24 bytes a
+# pixel, at about the image's own size; the processor never enlarges large images). The
+# time-to-live drops what no re-check asks for.
 DECODED_MAX_ENTRIES = 256
 DECODED_MAX_BYTES = 96 * 1024 * 1024
 DECODED_TTL_S = 60.0
@@ -68,7 +71,7 @@ class Vision:
         image = self._decoded.get(data)
         if image is None:
             image = decode_image(data)
-            self._decoded.put(data, image, len(data) + image.width * image.height * 3)
+            self._decoded.put(data, image, len(data) + image.width * image.height * (3 + 24))
         return image
 
     async def _generate_batch(self, items: list[tuple[bytes, str]]) -> list[Generation | Exception]:

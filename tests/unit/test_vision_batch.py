@@ -76,7 +76,7 @@ def test_a_recheck_finds_its_image_decoded_and_processed_and_answers_the_same():
 def test_decoded_images_are_bounded_in_bytes(monkeypatch):
     import deployments.vision as vision_mod
 
-    monkeypatch.setattr(vision_mod, "DECODED_MAX_BYTES", 2_000_000)
+    monkeypatch.setattr(vision_mod, "DECODED_MAX_BYTES", 20_000_000)
     cfg = load_config("cpu")
     vision = Vision(cfg.vision, FakeVisionBackend())
 
@@ -86,4 +86,6 @@ def test_decoded_images_are_bounded_in_bytes(monkeypatch):
 
     asyncio.run(many())
     kept = vision._decoded
-    assert kept.bytes <= 2_000_000 and 0 < len(kept) < 40
+    # each 320x240 image counts its decoded pixels and the processor's patches: 27 bytes a pixel
+    assert kept.bytes <= 20_000_000 and 0 < len(kept) < 40
+    assert len(kept) <= 20_000_000 // (320 * 240 * 27)
