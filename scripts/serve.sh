@@ -27,4 +27,13 @@ if [ "$RAY_SERVE_ENABLE_HA_PROXY" = 1 ]; then
 for k, v in haproxy_files(sys.argv[1]).items(): print(f"export {k}={v}")' "$hap")"
   trap '.venv/bin/python -m seethink.edge stop-haproxy "$hap"' EXIT
 fi
-.venv/bin/serve run graph:app profile="${SEETHINK_PROFILE:-cpu}"
+# `serve run` stops Ray and everything it started on SIGTERM. A script's background child ignores
+# SIGINT, and a SIGTERM to this script alone would leave `serve run` behind: both are passed on to
+# it as SIGTERM, and the script waits until it has stopped.
+.venv/bin/serve run graph:app profile="${SEETHINK_PROFILE:-cpu}" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null || true' TERM INT
+status=0
+wait "$child" || status=$?
+while kill -0 "$child" 2>/dev/null; do wait "$child" || status=$?; done
+exit "$status"
