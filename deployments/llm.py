@@ -85,6 +85,11 @@ def build_llm_config(
             "ray_actor_options": {"num_cpus": 0, "num_gpus": 0},
         },
         log_engine_metrics=True,
+        experimental_configs=(
+            {}
+            if cfg.stream_interval_ms is None
+            else {"stream_batching_interval_ms": cfg.stream_interval_ms}
+        ),
     )
 
 

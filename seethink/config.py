@@ -171,6 +171,13 @@ class LLMNodeConfig(NodeConfig):
     health_check_timeout_s: float = Field(
         10.0, gt=0, description="Serve health-check timeout; raise it where CPUs are contended."
     )
+    stream_interval_ms: float | None = Field(
+        None,
+        ge=0,
+        description="How often the LLM replica passes a stream's new tokens on (Ray Serve LLM's "
+        "stream_batching_interval_ms): 0 passes each token as it comes; None keeps Ray's "
+        "default (50 ms: a stream's tokens leave in bursts, fewer messages under load).",
+    )
 
     @model_validator(mode="after")
     def _memory_share(self) -> LLMNodeConfig:

@@ -1,4 +1,5 @@
-"""The CPU profiles' vLLM executor: Ray Serve LLM forces ``mp`` on CPU; the node honours ``uni``."""
+"""The CPU profiles' vLLM executor (Ray Serve LLM forces ``mp`` on CPU; the node honours ``uni``),
+and the stream interval the profiles pass to Ray Serve LLM."""
 
 from __future__ import annotations
 
@@ -39,3 +40,17 @@ def test_the_node_honours_uni_where_the_profile_asks(restore_engine_config):
     assert (
         _executor("cpu", {"llm": {"engine_kwargs": {"distributed_executor_backend": "mp"}}}) == "mp"
     )
+
+
+def test_stream_interval_reaches_ray_serve_llm_where_the_profile_sets_it():
+    from deployments.llm import build_llm_config
+
+    def interval(profile: str, overrides: dict | None = None):
+        cfg = load_config(profile, overrides or {})
+        return build_llm_config(cfg.llm).experimental_configs.get("stream_batching_interval_ms")
+
+    assert interval("cpu") == 0  # token by token
+    assert interval("cpu", {"llm": {"stream_interval_ms": 20}}) == 20
+    assert interval("gpu-80g") is None  # Ray Serve LLM's default (50 ms)
+    with pytest.raises(Exception, match="stream_interval_ms"):
+        load_config("cpu", {"llm": {"stream_interval_ms": -1}})
