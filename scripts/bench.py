@@ -5,9 +5,9 @@
     .venv/bin/python scripts/bench.py --url http://127.0.0.1:8000   # a graph already running
     .venv/bin/python scripts/bench.py --profile instant  # the graph's own cost (no models)
 
-A graph booted here is measured at its address: Serve's proxy, as scripts/serve.sh starts it
-(HAProxy in front of the Ingress replicas with RAY_SERVE_ENABLE_HA_PROXY=1
-RAY_SERVE_ENABLE_DIRECT_INGRESS=1 in the environment). ``--via replica`` measures it at its Ingress
+A graph booted here is measured at its address, as scripts/serve.sh starts it: HAProxy in front of
+the Ingress replicas (Serve's proxy alone with RAY_SERVE_ENABLE_HA_PROXY=0
+RAY_SERVE_ENABLE_DIRECT_INGRESS=0 in the environment). ``--via replica`` measures it at its Ingress
 replica's own port instead, and ``--extras`` then adds rows at the address beside the others.
 Every request carries a new, distinct 320x240 image (no cache can answer it). For each number of
 concurrent clients the rows run in interleaved rounds (graph, peer, graph, peer; the order turns
@@ -591,8 +591,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--via",
         choices=("replica", "proxy"),
         default="proxy",
-        help="the booted graph's entry: its address ('proxy', the default: Serve's proxy, or "
-        "HAProxy with RAY_SERVE_ENABLE_HA_PROXY=1) or the Ingress replica's own port",
+        help="the booted graph's entry: its address ('proxy', the default: HAProxy, or Serve's "
+        "proxy with RAY_SERVE_ENABLE_HA_PROXY=0) or the Ingress replica's own port",
     )
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     ap.add_argument("--concurrency", default="1,8,32", help="client counts (default 1,8,32)")

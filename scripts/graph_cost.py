@@ -123,8 +123,8 @@ def main() -> None:
     ap.add_argument("--profile", default="instant", help="cpu: the real models' CPU too")
     # the replica's own port needs direct ingress (RAY_SERVE_ENABLE_DIRECT_INGRESS=1)
     ap.add_argument("--via", choices=("replica", "proxy"), default="proxy",
-                    help="the graph's address (Serve's proxy, or HAProxy"
-                         " with RAY_SERVE_ENABLE_HA_PROXY=1) or the Ingress replica's")  # fmt: skip
+                    help="the graph's address (HAProxy, or Serve's proxy"
+                         " with RAY_SERVE_ENABLE_HA_PROXY=0) or the Ingress replica's")  # fmt: skip
     args = ap.parse_args()
     url = args.url or boot(Path(tempfile.mkdtemp(prefix="seethink-cost-")), args.profile)
     if not args.url and args.via == "replica":

@@ -6,19 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} RAY_USAGE_STATS_ENABLED=0
-# Serve's proxy runs seethink's edge middleware (JSON errors, body limits, Host check), and Serve
-# runs in its throughput-oriented mode (seethink/edge.py: ENV)
-export RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH=${RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH:-seethink.edge:proxy_middlewares}
-export RAY_SERVE_THROUGHPUT_OPTIMIZED=${RAY_SERVE_THROUGHPUT_OPTIMIZED:-1}
-export RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP=${RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP:-1}
-export RAY_SERVE_PROXY_USE_GRPC=${RAY_SERVE_PROXY_USE_GRPC:-1}
-# Opt-in: HAProxy (Ray's HAProxy mode, its binary comes with ray[serve]) on :8000 in front of the
-# Ingress replicas' own ports, Serve's proxy on :8500 as its backup, stats :8404, exporter :9101:
-# RAY_SERVE_ENABLE_HA_PROXY=1 RAY_SERVE_ENABLE_DIRECT_INGRESS=1 scripts/serve.sh. Off by default:
-# it streams answers in bursts (seethink/edge.py: ENV says more)
-export RAY_SERVE_ENABLE_DIRECT_INGRESS=${RAY_SERVE_ENABLE_DIRECT_INGRESS:-0}
-export RAY_SERVE_ENABLE_HA_PROXY=${RAY_SERVE_ENABLE_HA_PROXY:-0}
-export RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S=${RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S:-60}
+# The environment Ray starts with (seethink/edge.py: ENV; a variable set here already wins):
+# seethink's edge middleware (JSON errors, body limits, Host check) in Serve's HTTP servers,
+# Serve's throughput mode, and Ray's HAProxy mode: HAProxy on :8000 in front of the Ingress
+# replicas' own ports, Serve's proxy on :8500 as its backup, HAProxy's stats on :8404 and its
+# Prometheus exporter on :9101. Serve's proxy alone on :8000 instead:
+# RAY_SERVE_ENABLE_HA_PROXY=0 RAY_SERVE_ENABLE_DIRECT_INGRESS=0 scripts/serve.sh
+eval "$(.venv/bin/python -m seethink.edge env)"
 # With HAProxy: its files in a directory of this run; on the way out, an HAProxy that outlived Ray
 # (it can, when `serve run` is killed instead of stopped with Ctrl-C) is stopped, files removed
 if [ "$RAY_SERVE_ENABLE_HA_PROXY" = 1 ]; then

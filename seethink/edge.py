@@ -125,36 +125,38 @@ def proxy_middlewares() -> list[Middleware]:
 #   to the Ingress over the same gRPC transport (RAY_SERVE_PROXY_USE_GRPC, which the mode leaves
 #   off): on the instant profile's direct route, about 1 CPU-ms fewer in the proxy and 1-2 in
 #   the Ingress per request (scripts/graph_cost.py, two runs each way).
-# Ray's HAProxy mode is measured and left OFF: with RAY_SERVE_ENABLE_HA_PROXY=1 and
-# RAY_SERVE_ENABLE_DIRECT_INGRESS=1 an HAProxy process, which Serve starts and reconfigures as
-# replicas come and go, listens on the graph's address and forwards to every Ingress replica's own
-# port (wrapped in the same middleware): one Python hop fewer, 4.5-4.7x the article's vision
-# server on the direct route instead of ~2.9x (README, Measured). But it delivered streamed
-# answers in bursts (up to 22 SSE events in one read where Serve's proxy and the replica's port
-# give one per read; not kernel splicing, not Ray's configuration alone: the cause was not found),
-# so the web page and SSE clients saw tokens in clumps. Opt in for JSON-heavy traffic;
-# scripts/serve.sh then gives it a directory of its own and stops an HAProxy that outlives Ray.
-# A client silent for 60 s is dropped by it (Ray's default is an hour).
+# Ray's HAProxy mode is ON: an HAProxy process, which Serve starts and reconfigures as replicas
+# come and go, listens on the graph's address and forwards each request to an Ingress replica's
+# own HTTP port (direct ingress, wrapped in the same middleware); Serve's proxy stays up beside it
+# as its backup. One Python hop fewer, and no callback from the Ingress to Serve's proxy for each
+# request's body: on the instant profile, direct route at one client 15 -> 9 ms p50, 128 -> 190
+# req/s at 64 (scripts/graph_cost.py, same hour). It was opt-in while streamed answers reached
+# readers behind it in bursts; the bursts came from Ray Serve LLM, which passes a stream's tokens
+# on every 50 ms (HAProxy merely delivers a burst in one read), and the cpu profile now passes
+# each token on as it comes (llm.stream_interval_ms). A client silent for 60 s is dropped by it
+# (Ray's default is an hour). RAY_SERVE_ENABLE_HA_PROXY=0 RAY_SERVE_ENABLE_DIRECT_INGRESS=0 in
+# the environment opts out. The cluster files keep Serve's proxy on every node (their load
+# balancers target it).
 ENV = {
     "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "seethink.edge:proxy_middlewares",
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
     "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "1",
     "RAY_SERVE_PROXY_USE_GRPC": "1",
-    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
-    "RAY_SERVE_ENABLE_HA_PROXY": "0",
+    "RAY_SERVE_ENABLE_DIRECT_INGRESS": "1",
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "60",
 }
 
 
 def haproxy_on() -> bool:
-    """Whether Ray will start in HAProxy mode: the environment wins over ENV (opt-in)."""
+    """Whether Ray will start in HAProxy mode: the environment wins over ENV (on)."""
     key = "RAY_SERVE_ENABLE_HA_PROXY"
     return os.environ.get(key, ENV[key]) == "1"
 
 
 def private_env() -> dict[str, str]:
-    """ENV for one more Ray instance on a machine that may run others (tests, benchmarks). With
-    HAProxy mode opted in (``haproxy_on``), also HAProxy's files in a new directory of this
+    """ENV for one more Ray instance on a machine that may run others (tests, benchmarks). In
+    HAProxy mode (``haproxy_on``), also HAProxy's files in a new directory of this
     process (removed when it exits) and its side ports (stats, Prometheus exporter, Serve's
     backup proxy) on free ports instead of the fixed 8404, 9101 and 8500. The directory's name
     is short: HAProxy takes socket paths of at most 97 characters, and Ray adds the node id (56)
@@ -204,11 +206,20 @@ def stop_haproxy(d: str, grace_s: float = 5.0) -> list[int]:
     return [p.pid for p in mine]
 
 
-if __name__ == "__main__":  # scripts/serve.sh: python -m seethink.edge stop-haproxy DIR
+def shell_exports() -> str:
+    """ENV as shell exports for scripts/serve.sh; a variable already set in its environment
+    keeps its value."""
+    return "".join(f'export {k}="${{{k}:-{v}}}"\n' for k, v in ENV.items())
+
+
+if __name__ == "__main__":  # scripts/serve.sh: python -m seethink.edge env | stop-haproxy DIR
     import sys
 
-    if len(sys.argv) != 3 or sys.argv[1] != "stop-haproxy":
-        sys.exit("usage: python -m seethink.edge stop-haproxy DIR")
-    stopped = stop_haproxy(sys.argv[2])
-    if stopped:
-        print(f"stopped HAProxy {stopped}, which outlived Ray")
+    if sys.argv[1:] == ["env"]:
+        print(shell_exports(), end="")
+    elif len(sys.argv) == 3 and sys.argv[1] == "stop-haproxy":
+        stopped = stop_haproxy(sys.argv[2])
+        if stopped:
+            print(f"stopped HAProxy {stopped}, which outlived Ray")
+    else:
+        sys.exit("usage: python -m seethink.edge env | stop-haproxy DIR")

@@ -28,8 +28,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
-# Ray starts as scripts/serve.sh starts it (seethink.edge.ENV: the edge middleware in Serve's
-# proxy); with HAProxy opted in, its files and side ports are private to the tests
+# Ray starts as scripts/serve.sh starts it (seethink.edge.ENV: the edge middleware in Serve's HTTP
+# servers, HAProxy in front of the Ingress replicas); HAProxy's files and side ports are private to
+# the tests
 for _k, _v in private_env().items():
     os.environ.setdefault(_k, _v)
 

@@ -59,16 +59,16 @@ def test_proxy_middlewares_build_from_the_profile():
     assert names == ["JSONErrorMiddleware", "BodyLimitMiddleware", "HostCheckMiddleware"]
 
 
-def test_private_env_is_env_alone_unless_haproxy_is_opted_in(monkeypatch):
-    monkeypatch.delenv("RAY_SERVE_ENABLE_HA_PROXY", raising=False)
+def test_private_env_is_env_alone_when_haproxy_is_opted_out(monkeypatch):
+    monkeypatch.setenv("RAY_SERVE_ENABLE_HA_PROXY", "0")
     assert private_env() == ENV  # no directory, no ports: nothing of HAProxy's to keep apart
 
 
 def test_private_env_keeps_haproxy_files_and_side_ports_apart(monkeypatch):
-    monkeypatch.setenv("RAY_SERVE_ENABLE_HA_PROXY", "1")
+    monkeypatch.delenv("RAY_SERVE_ENABLE_HA_PROXY", raising=False)  # on by default
     a, b = private_env(), private_env()
-    assert a["RAY_SERVE_ENABLE_HA_PROXY"] == ENV["RAY_SERVE_ENABLE_HA_PROXY"] == "0"  # opt-in
-    assert a["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == ENV["RAY_SERVE_ENABLE_DIRECT_INGRESS"]
+    assert a["RAY_SERVE_ENABLE_HA_PROXY"] == ENV["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
+    assert a["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == ENV["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "1"
     files = ("CONFIG_FILE_LOC", "SOCKET_PATH", "METRICS_SOCKET_PATH", "SERVER_STATE_FILE")
     for k in (f"RAY_SERVE_HAPROXY_{f}" for f in files):
         assert a[k] != b[k] and os.path.isdir(os.path.dirname(a[k]))
@@ -112,3 +112,15 @@ def test_stop_haproxy_stops_only_the_haproxy_running_from_its_directory(tmp_path
         for p in procs.values():
             p.kill()
             p.wait()
+
+
+def test_shell_exports_give_env_where_the_environment_sets_nothing_else():
+    import subprocess
+
+    from seethink.edge import shell_exports
+
+    script = shell_exports() + "env"
+    keep = {"PATH": os.environ["PATH"], "RAY_SERVE_ENABLE_HA_PROXY": "0"}
+    out = subprocess.run(["bash", "-c", script], env=keep, capture_output=True, text=True)
+    got = dict(line.split("=", 1) for line in out.stdout.splitlines() if line.startswith("RAY_"))
+    assert got == {**ENV, "RAY_SERVE_ENABLE_HA_PROXY": "0"}  # the caller's setting wins
