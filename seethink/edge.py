@@ -1,6 +1,7 @@
-"""Middleware for Ray Serve's HTTP proxy: the true edge, before any replica.
+"""Middleware for Ray Serve's HTTP servers: the true edge, before the app.
 
-Serve runs these around its proxy when ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH`` is
+Serve runs these around its HTTP servers (its proxy, and each Ingress replica's own port, where
+HAProxy sends requests: ``ENV`` below) when ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH`` is
 ``seethink.edge:proxy_middlewares`` in the environment Ray starts with (``scripts/serve.sh`` and
 the tests set it). There:
 - the proxy's own answers (a full ingress queue: 503/429 with Retry-After; its request timeout:
@@ -129,8 +130,9 @@ def proxy_middlewares() -> list[Middleware]:
 # come and go, listens on the graph's address and forwards each request to an Ingress replica's
 # own HTTP port (direct ingress, wrapped in the same middleware); Serve's proxy stays up beside it
 # as its backup. One Python hop fewer, and no callback from the Ingress to Serve's proxy for each
-# request's body: on the instant profile, direct route at one client 15 -> 9 ms p50, 128 -> 190
-# req/s at 64 (scripts/graph_cost.py, same hour). It was opt-in while streamed answers reached
+# request's body: on the instant profile, direct route at one client 18-20 -> 11-12 ms p50, 81-85
+# -> 128-141 req/s at 64 clients, cascades 55-69 -> 86-104/s (scripts/graph_cost.py, each way
+# twice, alternated). It was opt-in while streamed answers reached
 # readers behind it in bursts; the bursts came from Ray Serve LLM, which passes a stream's tokens
 # on every 50 ms (HAProxy merely delivers a burst in one read), and the cpu profile now passes
 # each token on as it comes (llm.stream_interval_ms). A client silent for 60 s is dropped by it
