@@ -103,6 +103,26 @@ def test_low_coherence_and_failed_verification_go_to_review(tmp_path):
     assert cases[0]["id"] == res["review_id"] and cases[0]["scores"]["verification"] == 0.1
 
 
+def test_the_review_thumbnail_is_made_off_the_event_loop(tmp_path, monkeypatch):
+    import threading
+
+    import seethink.pipeline as pipeline
+
+    made_on = []
+
+    def thumbnail(data):
+        made_on.append(threading.current_thread())
+        return "data:image/jpeg;base64,AAAA"
+
+    monkeypatch.setattr(pipeline, "thumbnail_data_url", thumbnail)
+    p, _, _ = make(tmp_path, chat=FakeChat(answer="完全 不同 的 回答"), yes=0.1)
+    res = run(p, job())
+    assert res["needs_review"] is True
+    assert len(made_on) == 1 and made_on[0] is not threading.main_thread()
+    case = asyncio.run(p.review.get.remote(res["review_id"]))
+    assert case["thumbnail"] == "data:image/jpeg;base64,AAAA"
+
+
 def test_low_coherence_but_verified_claim_is_not_flagged(tmp_path):
     p, _, _ = make(tmp_path, chat=FakeChat(answer="完全 不同 的 回答"), yes=0.9)
     res = run(p, job())
