@@ -13,16 +13,12 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} RAY_USAGE_STATS_ENABLED=0
 # replicas' own ports, Serve's proxy on :8500 as its backup, HAProxy's stats on :8404 and its
 # Prometheus exporter on :9101. Serve's proxy alone on :8000 instead:
 # RAY_SERVE_ENABLE_HA_PROXY=0 RAY_SERVE_ENABLE_DIRECT_INGRESS=0 scripts/serve.sh
-eval "$(.venv/bin/python -m seethink.edge env)"
 # This run's files in a directory of its own: Serve's config and, with HAProxy, HAProxy's. On the
 # way out an HAProxy that outlived Ray (it can, when `serve run` is killed instead of stopped) is
 # stopped, and the directory removed.
 run=$(mktemp -d /tmp/sthap-XXXXXXXX)
 trap '.venv/bin/python -m seethink.edge stop-haproxy "$run"' EXIT
-if [ "$RAY_SERVE_ENABLE_HA_PROXY" = 1 ]; then
-  eval "$(.venv/bin/python -c 'import sys; from seethink.edge import haproxy_files
-for k, v in haproxy_files(sys.argv[1]).items(): print(f"export {k}={v}")' "$run")"
-fi
+eval "$(.venv/bin/python -m seethink.edge env "$run")"
 # The address is given: in HAProxy mode Ray binds all interfaces unless told otherwise.
 cat > "$run/serve.yaml" <<EOF
 http_options: {host: "${SEETHINK_HOST:-127.0.0.1}", port: ${SEETHINK_PORT:-8000}}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import shlex
 import shutil
 import tempfile
 
@@ -208,20 +209,23 @@ def stop_haproxy(d: str, grace_s: float = 5.0) -> list[int]:
     return [p.pid for p in mine]
 
 
-def shell_exports() -> str:
-    """ENV as shell exports for scripts/serve.sh; a variable already set in its environment
-    keeps its value."""
-    return "".join(f'export {k}="${{{k}:-{v}}}"\n' for k, v in ENV.items())
+def shell_exports(haproxy_dir: str | None = None) -> str:
+    """ENV as shell exports for scripts/serve.sh (a variable already set in its environment keeps
+    its value) and, in HAProxy mode, HAProxy's files under ``haproxy_dir``."""
+    lines = [f'export {k}="${{{k}:-{v}}}"' for k, v in ENV.items()]
+    if haproxy_dir and haproxy_on():
+        lines += [f"export {k}={shlex.quote(v)}" for k, v in haproxy_files(haproxy_dir).items()]
+    return "".join(line + "\n" for line in lines)
 
 
-if __name__ == "__main__":  # scripts/serve.sh: python -m seethink.edge env | stop-haproxy DIR
+if __name__ == "__main__":  # scripts/serve.sh: python -m seethink.edge env DIR | stop-haproxy DIR
     import sys
 
-    if sys.argv[1:] == ["env"]:
-        print(shell_exports(), end="")
+    if len(sys.argv) in (2, 3) and sys.argv[1] == "env":
+        print(shell_exports(*sys.argv[2:]), end="")
     elif len(sys.argv) == 3 and sys.argv[1] == "stop-haproxy":
         stopped = stop_haproxy(sys.argv[2])
         if stopped:
             print(f"stopped HAProxy {stopped}, which outlived Ray")
     else:
-        sys.exit("usage: python -m seethink.edge env | stop-haproxy DIR")
+        sys.exit("usage: python -m seethink.edge env [DIR] | stop-haproxy DIR")

@@ -124,3 +124,12 @@ def test_shell_exports_give_env_where_the_environment_sets_nothing_else():
     out = subprocess.run(["bash", "-c", script], env=keep, capture_output=True, text=True)
     got = dict(line.split("=", 1) for line in out.stdout.splitlines() if line.startswith("RAY_"))
     assert got == {**ENV, "RAY_SERVE_ENABLE_HA_PROXY": "0"}  # the caller's setting wins
+
+
+def test_shell_exports_name_haproxy_files_under_the_run_directory_in_haproxy_mode(monkeypatch):
+    from seethink.edge import haproxy_files, shell_exports
+
+    monkeypatch.delenv("RAY_SERVE_ENABLE_HA_PROXY", raising=False)  # on by default
+    assert all(f"export {k}=/tmp/run" in shell_exports("/tmp/run") for k in haproxy_files("d"))
+    monkeypatch.setenv("RAY_SERVE_ENABLE_HA_PROXY", "0")
+    assert shell_exports("/tmp/run") == shell_exports()  # Serve's proxy alone: no HAProxy files
