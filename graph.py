@@ -10,8 +10,8 @@ from typing import Any
 
 from ray import serve
 
+from deployments.affinity import ImageAffinityRouter
 from deployments.batch import BatchRunner
-from deployments.cache import CaptionCache
 from deployments.ingress import Ingress
 from deployments.instant_llm import InstantLLM
 from deployments.llm import build_llm_app, served_model_id
@@ -31,16 +31,28 @@ def _check_cluster(cfg: SeethinkConfig) -> None:
             check_packing(cfg, available_gpus=gpus if cfg.cluster.num_nodes else None)
 
 
-def _node(cls, section, name: str, cfg: SeethinkConfig):
-    return serve.deployment(cls).options(**section.deployment_options(name, cfg.server))
+def _node(cls, section, name: str, cfg: SeethinkConfig, **extra):
+    return serve.deployment(cls).options(**section.deployment_options(name, cfg.server), **extra)
+
+
+def _by_image(cfg: SeethinkConfig) -> dict[str, Any]:
+    """The vision node's request router: each image to the replica that holds its caption
+    (``deployments/affinity.py``), unless that replica is a whole batch busier than another."""
+    return {
+        "request_router_config": {
+            "request_router_class": ImageAffinityRouter,
+            "request_router_kwargs": {"imbalance": cfg.vision.max_batch_size},
+        }
+    }
 
 
 def build_graph(cfg: SeethinkConfig) -> serve.Application:
     """Bind every node with the options its config section gives."""
     _check_cluster(cfg)
     router = _node(Router, cfg.router, "Router", cfg).bind(cfg.router)
-    vision = _node(Vision, cfg.vision, "Vision", cfg).bind(cfg.vision)
-    cache = _node(CaptionCache, cfg.cache, "CaptionCache", cfg).bind(cfg.cache, vision)
+    vision = _node(Vision, cfg.vision, "Vision", cfg, **_by_image(cfg)).bind(
+        cfg.vision, None, cfg.cache
+    )
     review = _node(ReviewQueue, cfg.review, "ReviewQueue", cfg).bind(cfg.arbiter.review_db)
     if cfg.llm.engine == "instant":
         llm = _node(InstantLLM, cfg.llm, "LLM", cfg).bind(served_model_id(cfg.llm))
@@ -50,7 +62,7 @@ def build_graph(cfg: SeethinkConfig) -> serve.Application:
     batch = None
     if cfg.batch.enabled:
         batch = _node(BatchRunner, cfg.batch, "BatchRunner", cfg).bind(cfg)
-    return ingress.bind(cfg, router, vision, cache, review, llm, batch)
+    return ingress.bind(cfg, router, vision, review, llm, batch)
 
 
 def build_app(args: dict[str, Any] | None = None) -> serve.Application:

@@ -9,8 +9,8 @@ cloud deployment gets::
     python -m cluster.gen --profile cluster-local  # the same for the local profile
     python -m cluster.gen --check                  # exit 1 and list drift in the cloud files
 
-The head is CPU-only: it holds every deployment other than the models (ingress, router, caption
-cache, review queue, batch runner) at their max replicas. Each model node (vision, llm) gets a
+The head is CPU-only: it holds every deployment other than the models (ingress, router, review
+queue, batch runner) at their max replicas. Each model node (vision, llm) gets a
 worker type that offers its accelerator type, one card per node (cluster.gpus_per_node) and only
 the CPUs its replicas reserve there, so a full GPU node has no room for the CPU-only
 deployments.
@@ -71,7 +71,7 @@ def replicas_per_node(node: NodeConfig, gpus_per_node: int) -> int:
 
 def head_sections(cfg: SeethinkConfig) -> dict[str, NodeConfig]:
     """The deployments the head holds: every node section other than the models (ingress,
-    router, cache, review, batch, ...), counted whether or not a feature in it is enabled."""
+    router, review, batch, ...), counted whether or not a feature in it is enabled."""
     return {
         name: node
         for name in type(cfg).model_fields

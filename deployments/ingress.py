@@ -67,7 +67,7 @@ class ServeMetrics(Metrics):
 class Ingress:
     """HTTP front of the graph; one app (and pipeline) per replica over shared handles."""
 
-    def __init__(self, cfg: SeethinkConfig, router, vision, cache, review, llm, batch=None):
+    def __init__(self, cfg: SeethinkConfig, router, vision, review, llm, batch=None):
         llm = on_this_loop(llm)
         chat = LLMServerChat(llm, served_model_id(cfg.llm))
         self._llm = llm
@@ -76,7 +76,6 @@ class Ingress:
         self.handles = Handles(
             router=ResilientHandle(router, "router"),
             vision=ResilientHandle(vision, "vision"),
-            cache=ResilientHandle(cache, "cache"),
             review=ResilientHandle(review, "review", no_retry=("add",)),
             chat=chat,
             llm_health=chat.check_health,
@@ -120,7 +119,7 @@ class Ingress:
         return {
             "cancelled_streams": self.metrics.cancelled_streams,
             "handles": {
-                **{n: getattr(h, n).transport for n in ("router", "vision", "cache", "review")},
+                **{n: getattr(h, n).transport for n in ("router", "vision", "review")},
                 "llm": transport(self._llm),
             },
         }

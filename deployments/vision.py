@@ -9,16 +9,18 @@ A batch that raises is retried item by item, so one bad input fails only its own
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 
 from seethink.batcher import ContinuousBatcher
 from seethink.checkpoints import checkpoint_version, resolve_model_path
-from seethink.config import VisionConfig
+from seethink.config import CacheConfig, VisionConfig
 from seethink.generation import Generation, ModelInputError, VisionBackend
 from seethink.images import decode_image
 from seethink.lru import BoundedCache
 from seethink.prompts import CAPTION_PROMPTS
 
+from .cache import CaptionCache
 from .vision_backends import InstantVision, TransformersVision, VLLMVision, run_blocking
 
 logger = logging.getLogger("ray.serve")
@@ -50,11 +52,18 @@ def make_backend(cfg: VisionConfig) -> VisionBackend:
 
 class Vision:
     """Caption, answer and verify over one ``VisionBackend`` (transformers, vLLM, instant or a
-    test double)."""
+    test double); the captions it made are kept (``cache``)."""
 
-    def __init__(self, cfg: VisionConfig, backend: VisionBackend | None = None):
+    def __init__(
+        self,
+        cfg: VisionConfig,
+        backend: VisionBackend | None = None,
+        cache: CacheConfig | None = None,
+    ):
         self.cfg = cfg
         self.backend = backend or make_backend(cfg)
+        model = (self.backend.name, self.backend.version)
+        self.captions = CaptionCache(cache or CacheConfig(), self._make_caption, model)
         # one model: a caption batch and a yes/no batch take turns on it (seethink/batcher.py)
         model = asyncio.Lock()
         self._generate = ContinuousBatcher(
@@ -102,8 +111,19 @@ class Vision:
                 out.append(_as_input_error(e))
         return out
 
-    async def caption(self, image: bytes, lang: str = "en") -> dict:
-        """A description of the image (the cascade's input to the LLM)."""
+    async def caption(
+        self, image: bytes, lang: str = "en", image_sha256: str | None = None
+    ) -> dict:
+        """A description of the image (the cascade's input to the LLM), with ``cache_hit``:
+        from this replica's caption cache, or made once however many ask at the same time.
+
+        Callers name the image (``image_sha256``, which they have already computed): Serve's
+        router for this node sends it to the replica that owns it (``deployments/affinity.py``).
+        """
+        sha = image_sha256 or hashlib.sha256(image).hexdigest()
+        return await self.captions.caption(sha, image, lang)
+
+    async def _make_caption(self, image: bytes, lang: str) -> dict:
         prompt = CAPTION_PROMPTS.get(lang, CAPTION_PROMPTS["en"])
         return _as_dict(_raise(await self._generate.submit(image, prompt)))
 
@@ -111,8 +131,11 @@ class Vision:
         """The vision model's own answer to a question about the image (the direct route)."""
         return _as_dict(_raise(await self._generate.submit(image, question)))
 
-    async def verify(self, image: bytes, question: str) -> float:
-        """P(yes) for a yes/no question about the image, from one batched forward pass."""
+    async def verify(self, image: bytes, question: str, image_sha256: str | None = None) -> float:
+        """P(yes) for a yes/no question about the image, from one batched forward pass.
+
+        ``image_sha256`` only routes: a cascade's re-check goes to the replica that made the
+        image's caption and still holds it decoded."""
         return float(_raise(await self._verify.submit(image, question)))
 
     def info(self) -> dict:
@@ -122,7 +145,8 @@ class Vision:
     def max_batch(self) -> int:
         return max(self._generate.largest, self._verify.largest)
 
-    def stats(self) -> dict:
+    def stats(self, image_sha256: str | None = None) -> dict:
+        """This replica's counters; ``image_sha256`` asks the replica that owns that image."""
         batchers = (self._generate, self._verify)
         return {
             "calls": sum(b.batches for b in batchers),  # backend calls: batches, not requests
@@ -130,6 +154,7 @@ class Vision:
             "max_batch": self.max_batch,
             "isolated": self.isolated,
             "decoded_hits": self._decoded.stats.hits,
+            "cache": self.captions.stats(),
         }
 
 

@@ -63,7 +63,6 @@ class Handles:
 
     router: Any
     vision: Any
-    cache: Any
     review: Any
     chat: ChatBackend
     llm_health: Callable[[], Awaitable[Any]]
@@ -119,7 +118,7 @@ class Service:
         self.reviewer_keys = KeyStore.from_config(a.reviewer_keys, a.reviewer_key_file)
         h = self.handles
         self.pipeline = Pipeline(
-            self.cfg, h.router, h.vision, h.cache, h.review, h.chat,
+            self.cfg, h.router, h.vision, h.review, h.chat,
             on_review_failure=self.metrics.review_failure,
         )  # fmt: skip
 
@@ -456,7 +455,6 @@ def make_app(cfg: SeethinkConfig, handles: Handles, metrics: Metrics | None = No
         checks = {
             "router": lambda: handles.router.info.remote(),
             "vision": lambda: handles.vision.info.remote(),
-            "cache": lambda: handles.cache.stats.remote(),
             "review": lambda: handles.review.stats.remote(),
             "llm": handles.llm_health,
         }

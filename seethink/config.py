@@ -215,21 +215,21 @@ class IngressConfig(NodeConfig):
     max_ongoing_requests: int = 128
 
 
-class CacheConfig(NodeConfig):
-    """The shared caption cache: a read-through cache in front of the vision node.
+class CacheConfig(_Strict):
+    """The caption cache, kept inside each vision replica (``deployments/cache.py``).
 
-    One deployment serves every ingress replica, so the hit rate does not split as the ingress
-    scales; several cache replicas would split it (each keeps its own entries).
+    Serve's router for the vision node sends every request for one image to the replica that
+    owns it (``deployments/affinity.py``), so the hit rate does not split as vision scales out;
+    the bounds are per replica.
     """
 
     enabled: bool = Field(True, description="Reuse captions of images seen before.")
     policy: Literal["lru", "lfu"] = Field("lru", description="Which entry to evict first.")
-    max_entries: int = Field(10_000, ge=1, description="Bound on cached captions.")
-    max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Bound on cached text bytes.")
+    max_entries: int = Field(10_000, ge=1, description="Bound on cached captions per replica.")
+    max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Bound on cached text bytes per replica."
+    )
     ttl_s: float = Field(3600.0, gt=0, description="Seconds a caption stays valid.")
-    num_cpus: float = 0.1
-    max_ongoing_requests: int = 1000
-    max_queued_requests: int = 1000
 
 
 class ReviewNodeConfig(NodeConfig):
@@ -444,9 +444,7 @@ class SeethinkConfig(_Strict):
     batch: BatchConfig = Field(default_factory=BatchConfig)
 
     def gpu_nodes(self) -> dict[str, NodeConfig]:
-        return {
-            n: getattr(self, n) for n in ("ingress", "router", "vision", "cache", "review", "llm")
-        }
+        return {n: getattr(self, n) for n in ("ingress", "router", "vision", "review", "llm")}
 
     @model_validator(mode="after")
     def _fits(self) -> SeethinkConfig:

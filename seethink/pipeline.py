@@ -163,19 +163,12 @@ class Pipeline:
         cfg: SeethinkConfig,
         router,
         vision,
-        cache,
         review,
         chat: ChatBackend,
         on_review_failure: Callable[[], None] = lambda: None,
     ):
         self.cfg = cfg
-        self.router, self.vision, self.cache, self.review, self.chat = (
-            router,
-            vision,
-            cache,
-            review,
-            chat,
-        )
+        self.router, self.vision, self.review, self.chat = router, vision, review, chat
         self.breaker = CircuitBreaker(cfg.fallback.failure_threshold, cfg.fallback.reset_timeout_s)
         self._models: dict[str, ModelInfo] = {}
         self._on_review_failure = on_review_failure
@@ -224,7 +217,7 @@ class Pipeline:
     # -- the requests ---------------------------------------------------------------------
 
     async def describe(self, image: LoadedImage, lang: str, request_id: str) -> CaptionResponse:
-        """POST /caption: the image's caption, from the shared cache or one vision call."""
+        """POST /caption: the image's caption, from the vision node's cache or one caption run."""
         timer = Timer()
         models = await self.models()
         c = await self._caption(image, lang, timer)
@@ -372,7 +365,7 @@ class Pipeline:
                     Usage(completion_tokens=v["num_tokens"]))  # fmt: skip
 
     async def caption(self, job: Job, timer: Timer) -> tuple[str, bool]:
-        """The image's caption, from the shared cache or one vision call."""
+        """The image's caption, from the vision node's cache or one caption run."""
         c = await self._caption(job.image, job.lang, timer)
         return c["text"], c["cache_hit"]
 
@@ -380,7 +373,8 @@ class Pipeline:
         t = time.perf_counter()
         c = await self._call(
             "vision",
-            self.cache.caption.remote(image.sha256, image.data, lang),
+            # named by its hash: Serve routes it to the vision replica that keeps its caption
+            self.vision.caption.remote(image.data, lang, image_sha256=image.sha256),
             self.cfg.server.vision_timeout_s,
         )
         timer.add("vision", t)
@@ -498,7 +492,9 @@ class Pipeline:
             p_yes = await self._call(
                 "vision",
                 self.vision.verify.remote(
-                    job.image.data, VERIFY_TEMPLATES[job.lang].format(claim=claim)
+                    job.image.data,
+                    VERIFY_TEMPLATES[job.lang].format(claim=claim),
+                    image_sha256=job.image.sha256,  # to the replica that has it decoded
                 ),
                 self.cfg.server.vision_timeout_s,
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployments.cache import CaptionCache
 from deployments.review import ReviewQueue
 from deployments.router import Router
 from seethink.api import Handles, make_app
@@ -37,7 +36,6 @@ def make_test_app(tmp_path: Path, **overrides) -> TestApp:
     handles = Handles(
         router=FakeHandle(Router(cfg.router)),
         vision=vision,
-        cache=FakeHandle(CaptionCache(cfg.cache, vision)),
         review=FakeHandle(review),
         chat=chat,
         llm_health=chat.check_health,

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from deployments.cache import CaptionCache
 from deployments.review import ReviewQueue
 from deployments.router import Router
 from seethink.api import Handles, make_app
@@ -88,7 +87,6 @@ def make(tmp_path):
         handles = Handles(
             router=FakeHandle(Router(cfg.router)),
             vision=vision,
-            cache=FakeHandle(CaptionCache(cfg.cache, vision)),
             review=FakeHandle(ReviewQueue(cfg.arbiter.review_db)),
             chat=chat,
             llm_health=chat.check_health,

@@ -239,7 +239,7 @@ def test_models_lists_the_graph_and_the_llm(client):
 def test_readyz_reports_every_node_and_fails_when_a_needed_one_is_down(client, app_parts):
     r = client.get("/readyz")
     assert r.status_code == 200 and set(r.json()["nodes"]) == {
-        "router", "vision", "cache", "review", "llm"}  # fmt: skip
+        "router", "vision", "review", "llm"}  # fmt: skip
     app_parts.chat.mode = "fail"
     r = client.get("/readyz")  # the LLM down: answers degrade, the graph still serves
     assert r.status_code == 200 and r.json()["degraded"] is True

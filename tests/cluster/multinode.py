@@ -434,7 +434,7 @@ def static_scenario(tmp: str, out: dict) -> None:
         )  # fmt: skip
         wait_for(
             "the CPU-only deployments on the head",
-            lambda: all(running(d) for d in ("Ingress", "Router", "CaptionCache", "ReviewQueue")),
+            lambda: all(running(d) for d in ("Ingress", "Router", "ReviewQueue")),
             240,
         )
         log(f"head deployments running: {serve_states()}")

@@ -19,7 +19,7 @@ CLUSTER = ROOT / "cluster"
 PROFILES = sorted(p.stem for p in (CLUSTER / "profiles").glob("*.yaml"))
 SERVE_FILES = sorted(CLUSTER.glob("serve-*.yaml"))
 # The CPU-only deployments; the review queue is fixed in graph.py at 1 replica x 0.05 CPU.
-CPU_NODES = ("ingress", "router", "cache")
+CPU_NODES = ("ingress", "router")
 REVIEW_CPUS = 0.05
 
 

@@ -92,7 +92,7 @@ def test_each_replica_lands_on_the_node_type_its_profile_names(static: dict) -> 
     # the profile's accelerator types name the node types; everything else is on the head
     assert by_dep.pop("Vision") == {f"vision_{LOCAL.vision.accelerator_type.lower()}"}
     assert by_dep.pop("LLM") == {f"llm_{LOCAL.llm.accelerator_type.lower()}"}
-    assert {"Ingress", "Router", "CaptionCache", "ReviewQueue"} <= set(by_dep)
+    assert {"Ingress", "Router", "ReviewQueue"} <= set(by_dep)
     assert by_dep == {d: {"head"} for d in by_dep}
 
 

@@ -90,13 +90,13 @@ def unbatched_vision(cfg, backend: VisionBackend):
     from deployments.vision import Vision, _as_dict
 
     class UnbatchedVision(Vision):
-        async def caption(self, image, lang="en"):
+        async def _make_caption(self, image, lang):
             return _as_dict(self.backend.generate([None], ["describe"], 8)[0])
 
         async def answer(self, image, question):
             return _as_dict(self.backend.generate([None], [question], 8)[0])
 
-        async def verify(self, image, question):
+        async def verify(self, image, question, image_sha256=None):
             return self.backend.yes_probability([None], [question])[0]
 
     return UnbatchedVision(cfg, backend)

@@ -1,7 +1,9 @@
-"""Autoscaling: a bounded burst scales the vision node up from one replica, then back down."""
+"""Autoscaling: a bounded burst scales the vision node up from one replica, then back down; while
+two replicas run, each image's caption is kept by the one that made it."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import threading
 import time
 
@@ -46,6 +48,9 @@ def test_burst_scales_vision_up_then_down(graph):
             if peak >= 2:
                 break
             time.sleep(1)
+        if peak >= 2:
+            time.sleep(1)  # the ingress's handle hears of the new replica
+            _each_image_is_captioned_once_across_replicas(graph.url)
     finally:
         stop.set()
         for t in threads:
@@ -58,3 +63,22 @@ def test_burst_scales_vision_up_then_down(graph):
             break
         time.sleep(2)
     assert _vision_replicas(graph.app) == {"RUNNING": 1}, "vision did not scale back down"
+
+
+def _each_image_is_captioned_once_across_replicas(url: str) -> None:
+    """With two vision replicas and Serve's default router, a repeated image would find its
+    caption on the other replica about half the time; the image-affinity router
+    (deployments/affinity.py) sends it back to the replica that keeps it."""
+    images = [b64(png_bytes(seed=95_000 + i)) for i in range(8)]
+
+    def caption(image: str) -> dict:
+        r = requests.post(url + "/caption", json={"image_base64": image}, timeout=60)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    with cf.ThreadPoolExecutor(8) as ex:
+        first = list(ex.map(caption, images))
+        second = list(ex.map(caption, images))
+    assert [r["cache_hit"] for r in first] == [False] * 8
+    assert [r["cache_hit"] for r in second] == [True] * 8
+    assert [r["caption"] for r in second] == [r["caption"] for r in first]

@@ -129,7 +129,7 @@ def test_health_and_readiness(graph):
     assert graph.get("/healthz").json() == {"status": "ok"}
     r = graph.get("/readyz")
     assert r.status_code == 200
-    assert r.json()["nodes"] == {n: "ok" for n in ("router", "vision", "cache", "review", "llm")}
+    assert r.json()["nodes"] == {n: "ok" for n in ("router", "vision", "review", "llm")}
 
 
 def test_the_ingress_calls_every_node_on_its_own_loop_over_grpc(graph):
@@ -138,7 +138,7 @@ def test_the_ingress_calls_every_node_on_its_own_loop_over_grpc(graph):
     # the CPU per request in the Ingress (scripts/graph_cost.py)
     graph.post("/infer", json={"image_base64": b64(png_bytes(seed=5)), "prompt": "Why?"})
     handles = graph.handle("Ingress").stats.remote().result()["handles"]
-    assert set(handles) == {"router", "vision", "cache", "review", "llm"}
+    assert set(handles) == {"router", "vision", "review", "llm"}
     for name, how in handles.items():
         assert how == {"router_on_own_thread": False, "grpc": True}, (name, how)
 

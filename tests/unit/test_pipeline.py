@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-from deployments.cache import CaptionCache
 from deployments.review import ReviewQueue
 from deployments.router import Router
 from seethink.config import load_config
@@ -18,15 +17,14 @@ from tests.helpers import png_bytes
 
 
 def make(tmp_path, chat=None, yes=0.9, **over):
-    """A pipeline over the real router, cache and review queue, with fake models."""
+    """A pipeline over the real router, caption cache and review queue, with fake models."""
     over = {"llm": {"timeout_s": 0.5}, "arbiter": {"review_db": str(tmp_path / "r.db")}, **over}
     cfg = load_config("cpu", over)
     backend = FakeVisionBackend(yes=yes)
     vision = FakeHandle(unbatched_vision(cfg.vision, backend))
     review = FakeHandle(ReviewQueue(cfg.arbiter.review_db))
-    cache = FakeHandle(CaptionCache(cfg.cache, vision))
     chat = chat or FakeChat()
-    return Pipeline(cfg, FakeHandle(Router(cfg.router)), vision, cache, review, chat), backend, chat
+    return Pipeline(cfg, FakeHandle(Router(cfg.router)), vision, review, chat), backend, chat
 
 
 def job(prompt="Why is this here? What should I do?", route="cascade", seed=0):

@@ -89,3 +89,36 @@ def test_decoded_images_are_bounded_in_bytes(monkeypatch):
     # each 320x240 image counts its decoded pixels and the processor's patches: 27 bytes a pixel
     assert kept.bytes <= 20_000_000 and 0 < len(kept) < 40
     assert len(kept) <= 20_000_000 // (320 * 240 * 27)
+
+
+def test_captions_are_kept_and_concurrent_requests_for_one_image_share_one_run():
+    cfg = load_config("cpu", {"vision": {"max_batch_size": 8}})
+    backend = FakeVisionBackend()
+    vision = Vision(cfg.vision, backend, cfg.cache)
+    image = png_bytes(seed=7)
+
+    async def burst(lang="en", n=6):
+        return await asyncio.gather(*(vision.caption(image, lang) for _ in range(n)))
+
+    first = asyncio.run(burst())
+    assert backend.calls == 1 and sum(not r["cache_hit"] for r in first) == 1
+    assert len({r["text"] for r in first}) == 1
+    again = asyncio.run(burst(n=1))[0]
+    assert again["cache_hit"] and again["text"] == first[0]["text"] and backend.calls == 1
+    assert not asyncio.run(burst("zh", n=1))[0]["cache_hit"]  # a caption per language
+    assert backend.calls == 2
+    stats = vision.stats()["cache"]
+    assert stats["runs"] == 2 and stats["entries"] == 2 and stats["hits"] == 1
+
+
+def test_with_the_cache_off_every_caption_is_made():
+    cfg = load_config("cpu", {"cache": {"enabled": False}})
+    backend = FakeVisionBackend()
+    vision = Vision(cfg.vision, backend, cfg.cache)
+
+    async def twice():
+        for _ in range(2):
+            assert not (await vision.caption(png_bytes(seed=8)))["cache_hit"]
+
+    asyncio.run(twice())
+    assert backend.calls == 2 and vision.stats()["cache"]["entries"] == 0
