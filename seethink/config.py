@@ -246,7 +246,7 @@ class ServerConfig(_Strict):
         120.0, gt=0, description="Whole-request deadline; a miss answers a JSON 504."
     )
     node_timeout_s: float = Field(
-        10.0, gt=0, description="Deadline of a call to the router, cache lookup or review node."
+        10.0, gt=0, description="Deadline of a call to the router or review node."
     )
     vision_timeout_s: float = Field(
         60.0, gt=0, description="Deadline of one vision call (caption, answer or re-check)."
