@@ -15,12 +15,19 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def graph():
     """Boot the real graph once; tear Ray down after the last test that used it."""
+    import shutil
+    from pathlib import Path
+
     import ray
 
+    g = None
     try:
-        yield start_graph()
+        g = start_graph()
+        yield g
     finally:
         ray.shutdown()
+        if g is not None:  # its review store, batch files and Ray's session directory
+            shutil.rmtree(Path(g.review_db).parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,9 @@ stand-in handles; every response must be a documented status with the documented
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
@@ -23,12 +26,13 @@ async def _no_network(url, *a, **kw):  # the fuzzer's URLs must not reach the ne
     raise ImageError("fetching is off in the fuzz test", "image_fetch_failed")
 
 
-def _build_app():
-    import tempfile
-    from pathlib import Path
+# removed when the test process exits (the app and its review store live as long as the module)
+_STORE = tempfile.TemporaryDirectory(prefix="seethink-fuzz-")
 
+
+def _build_app():
     parts = make_test_app(
-        Path(tempfile.mkdtemp(prefix="seethink-fuzz-")),
+        Path(_STORE.name),
         auth={"reviewer_keys": ["sk-fuzz-reviewer"]},
         server={"allowed_hosts": "*"},
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -83,4 +84,5 @@ if __name__ == "__main__":
         out["over_later"] = snapshot()
     finally:
         ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
     print("RESULT " + json.dumps(out, default=str))
