@@ -44,9 +44,9 @@ def _two(replicas: list[RunningReplica]) -> list[RunningReplica]:
 class ImageAffinityRouter(RequestRouter):
     """``choose_replicas``: the image's owner first, unless it is overloaded."""
 
-    imbalance = 16
+    imbalance = 16  # Serve passes request_router_kwargs to initialize_state
 
-    def initialize_state(self, imbalance: int = 16, **kwargs) -> None:
+    def initialize_state(self, imbalance: int = imbalance, **kwargs) -> None:
         self.imbalance = imbalance
 
     async def choose_replicas(

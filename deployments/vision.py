@@ -62,8 +62,9 @@ class Vision:
     ):
         self.cfg = cfg
         self.backend = backend or make_backend(cfg)
-        model = (self.backend.name, self.backend.version)
-        self.captions = CaptionCache(cache or CacheConfig(), self._make_caption, model)
+        self.captions = CaptionCache(
+            cache or CacheConfig(), self._make_caption, (self.backend.name, self.backend.version)
+        )
         # one model: a caption batch and a yes/no batch take turns on it (seethink/batcher.py)
         model = asyncio.Lock()
         self._generate = ContinuousBatcher(
