@@ -56,6 +56,31 @@ def _new_page(browser, locale: str = "en-US", width: int = 1280, height: int = 9
     return ctx, page, errors
 
 
+def _ask_and_watch(page, question: str) -> tuple[str, list[int]]:
+    """Ask ``question`` (image and route already chosen); poll until the page reaches a
+    terminal state. Returns that state and every answer length seen while it streamed."""
+    page.fill("#question", question)
+    page.evaluate(_WATCH_ANSWER_JS)
+    # the page sets "streaming" only once it has read the file: until then, a finished earlier
+    # run's "done" must not be taken for this one's
+    page.evaluate("document.body.dataset.state = 'idle'")
+    page.click("#ask")
+    polled: list[int] = []
+    state = page.evaluate("document.body.dataset.state")
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        state, length = page.evaluate(
+            "[document.body.dataset.state, document.getElementById('answer').textContent.length]"
+        )
+        if state == "streaming":
+            polled.append(length)
+        elif state in ("done", "error"):
+            break
+        page.wait_for_timeout(50)
+    observed = page.evaluate("window.__answerLens") or []
+    return state, sorted({n for n in polled + observed if n > 0})
+
+
 def test_cascade_question_streams_into_the_page(e2e_browser, graph_url, tmp_path):
     ctx, page, js_errors = _new_page(e2e_browser)
     try:
@@ -69,28 +94,16 @@ def test_cascade_question_streams_into_the_page(e2e_browser, graph_url, tmp_path
         assert page.get_attribute("#preview", "src")
 
         page.select_option("#route-select", "cascade")
-        page.fill(
-            "#question",
-            "Why might the red square be placed above the blue stripe? Think it through.",
-        )
-        page.evaluate(_WATCH_ANSWER_JS)
-        page.click("#ask")
-
-        # Poll while streaming; stop at the first terminal state.
-        polled: list[int] = []
-        state = page.evaluate("document.body.dataset.state")
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while time.monotonic() < deadline:
-            state, length = page.evaluate(
-                "[document.body.dataset.state,"
-                " document.getElementById('answer').textContent.length]"
-            )
-            if state == "streaming":
-                polled.append(length)
-            elif state in ("done", "error"):
-                break
-            page.wait_for_timeout(50)
-        observed = page.evaluate("window.__answerLens") or []
+        question = "Why might the red square be placed above the blue stripe? Think it through."
+        state, growth = _ask_and_watch(page, question)
+        if state == "done" and len(growth) < 2:
+            # The tiny LLM writes its whole answer in about 50 ms. On a loaded machine the
+            # tokens can reach the browser in one read, and the page then rightly shows them
+            # at once. Ask once more (another question: an identical one would be answered
+            # from the answer cache, in one piece); a page that does not stream fails both.
+            first = growth
+            state, growth = _ask_and_watch(page, question + " Once more, please.")
+            print(f"first answer arrived in one piece (lengths {first}); asked again")
 
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)
@@ -105,10 +118,9 @@ def test_cascade_question_streams_into_the_page(e2e_browser, graph_url, tmp_path
         assert page.inner_text("#route").strip() == "cascade"
         assert page.inner_text("#request-id").strip(), "request id not shown"
 
-        growth = sorted({n for n in polled + observed if n > 0})
         assert len(growth) >= 2, (
             "answer did not grow incrementally (lengths seen while streaming: "
-            f"polled={polled[-20:]}, observed={observed[-20:]}, final={len(answer)})"
+            f"{growth[-20:]}, final={len(answer)})"
         )
         assert not js_errors, f"uncaught page errors: {js_errors}"
     finally:
