@@ -7,8 +7,10 @@
 The instant profile's models answer at once, so what is left is the graph: the proxy, the
 ingress (HTTP, validation, image checks, the pipeline), the hops to router, cache, vision and
 LLM, and Serve's own bookkeeping. For the direct and cascade routes it prints throughput and
-latency at 1 and 64 clients, then the CPU milliseconds each process spent per request (from
-the processes' own CPU counters, so other load on the machine does not inflate them).
+latency at 1 and 64 clients, where a request's time went (the mean of the answers' own
+``timings_ms`` per stage, and the vision node's mean batch), then the CPU milliseconds each
+process spent per request (from the processes' own CPU counters, so other load on the machine
+does not inflate them).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -47,13 +50,25 @@ def boot(workdir: Path, profile: str = "instant") -> str:
     )
 
 
-def caller(session, url: str, route: str, images: list[str]):
+def caller(session, url: str, route: str, images: list[str], stages: dict | None = None):
+    """One /infer call per index; with ``stages``, each answer's ``timings_ms`` are added to
+    it (stage -> list of ms)."""
+
     async def call(i: int) -> str | None:
         body = {"image_base64": images[i % len(images)], "prompt": f"Why is this here? {i}",
                 "route": route}  # fmt: skip
         async with session.post(url + "/infer", json=body) as r:
             text = await r.read()
-            return None if r.status == 200 else f"HTTP {r.status}: {text[:100]!r}"
+            if r.status != 200:
+                return f"HTTP {r.status}: {text[:100]!r}"
+            if stages is not None:
+                answer = json.loads(text)
+                for stage, ms in answer.get("timings_ms", {}).items():
+                    stages.setdefault(stage, []).append(ms)
+                # the arbiter's work: a re-check by the vision model, a case for review
+                stages.setdefault("rechecked", []).append(answer.get("verification") is not None)
+                stages.setdefault("for_review", []).append(bool(answer.get("needs_review")))
+            return None
 
     return call
 
@@ -68,12 +83,26 @@ def _session():
     )
 
 
-async def measure(url: str, n: int, levels: list[int], profile: str) -> tuple[list[Row], dict]:
+async def vision_batches() -> tuple[int, int] | None:
+    """The vision replica's (calls, items) so far, when this script booted the graph."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    from ray import serve
+
+    st = await serve.get_deployment_handle("Vision", app_name="seethink").stats.remote()
+    return st["calls"], st["items"]
+
+
+async def measure(
+    url: str, n: int, levels: list[int], profile: str
+) -> tuple[list[Row], dict, list[tuple]]:
     # a distinct image for every request, so no caption is ever served from the cache
     count = 32 + n * len(levels) + sum(levels)
     images = {r: [base64.b64encode(make_image(k * count + i)).decode() for i in range(count)]
               for k, r in enumerate(("direct", "cascade"))}  # fmt: skip
-    rows, cpu = [], {}
+    rows, cpu, where = [], {}, []
     async with _session() as session:
         for route in ("direct", "cascade"):
             fresh = iter(images[route][32:])
@@ -85,15 +114,45 @@ async def measure(url: str, n: int, levels: list[int], profile: str) -> tuple[li
                 opening = list(islice(fresh, conc))
                 await run_load(caller(session, url, route, opening), conc, conc, 60)
                 work = list(islice(fresh, n))
+                stages: dict[str, list[float]] = {}
+                batches = await vision_batches()
                 before = cpu_by_label(tree_procs(os.getpid()))
-                r = await run_load(caller(session, url, route, work), n, conc, 60)
+                r = await run_load(caller(session, url, route, work, stages), n, conc, 60)
                 after = cpu_by_label(tree_procs(os.getpid()))
+                if batches is not None:
+                    calls, items = await vision_batches()
+                    batches = (items - batches[1]) / max(1, calls - batches[0])
+                where.append((route, conc, stages, batches))
                 for k in after:
                     spent[k] = spent.get(k, 0) + after[k] - before.get(k, 0)
                 rows.append(Row.of(f"{profile} {route}", "graph", conc, r))
                 total += len(r.latencies)
             cpu[route] = {k: v / total * 1000 for k, v in spent.items()}
-    return rows, cpu
+    return rows, cpu, where
+
+
+def print_stages(where: list[tuple]) -> None:
+    """Where a request's time went: the mean of the answers' own ``timings_ms`` per stage
+    (stages overlap: the router runs beside the first model call), the share of answers the
+    arbiter re-checked and sent for review, and the vision node's mean batch (captions, answers
+    and re-checks per model call) over the same requests."""
+    names = [k for k in ("router", "vision", "llm", "arbiter", "total")
+             if any(k in st for _, _, st, _ in where)]  # fmt: skip
+    print("\nwhere a request's time goes: mean ms per stage (the answers' timings_ms)\n")
+    head = " | ".join(f"{k:>7}" for k in names)
+    print(f"| route   | clients | {head} | re-checked | for review | vision batch |")
+    print("|---------|---------|" + "|".join("-" * 9 for _ in names) + "|" + "-" * 12 + "|"
+          + "-" * 12 + "|--------------|")  # fmt: skip
+    for route, conc, st, batch in where:
+        cells = " | ".join(
+            f"{sum(st[k]) / len(st[k]):7.1f}" if st.get(k) else f"{'-':>7}" for k in names
+        )
+        shares = " | ".join(
+            f"{sum(st[k]) / len(st[k]) * 100:9.0f}%" if st.get(k) else f"{'-':>10}"
+            for k in ("rechecked", "for_review")
+        )
+        b = f"{batch:12.2f}" if batch is not None else f"{'-':>12}"
+        print(f"| {route:<7} | {conc:>7} | {cells} | {shares} | {b} |")
 
 
 def pyspy_top(url: str, seconds: int = 15) -> None:
@@ -148,8 +207,9 @@ def main() -> None:
         url = ingress_replica_url() or sys.exit("--via replica: needs direct ingress on")
     print(f"measuring at {url}", flush=True)
     levels = [int(x) for x in args.concurrency.split(",")]
-    rows, cpu = asyncio.run(measure(url, args.requests, levels, args.profile))
+    rows, cpu, where = asyncio.run(measure(url, args.requests, levels, args.profile))
     print_rows(rows)
+    print_stages(where)
     labels = sorted({k for v in cpu.values() for k in v if max(c[k] for c in cpu.values()) > 0.05},
                     key=lambda k: -cpu["cascade"].get(k, 0))  # fmt: skip
     print(f"\nCPU ms per request, by process ({args.profile} profile; all concurrency levels"
