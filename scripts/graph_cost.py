@@ -115,14 +115,15 @@ async def measure(
                 await run_load(caller(session, url, route, opening), conc, conc, 60)
                 work = list(islice(fresh, n))
                 stages: dict[str, list[float]] = {}
-                batches = await vision_batches()
+                vision_before = await vision_batches()
                 before = cpu_by_label(tree_procs(os.getpid()))
                 r = await run_load(caller(session, url, route, work, stages), n, conc, 60)
                 after = cpu_by_label(tree_procs(os.getpid()))
-                if batches is not None:
+                batch = None  # the vision node's mean batch over this level's requests
+                if vision_before is not None:
                     calls, items = await vision_batches()
-                    batches = (items - batches[1]) / max(1, calls - batches[0])
-                where.append((route, conc, stages, batches))
+                    batch = (items - vision_before[1]) / max(1, calls - vision_before[0])
+                where.append((route, conc, stages, batch))
                 for k in after:
                     spent[k] = spent.get(k, 0) + after[k] - before.get(k, 0)
                 rows.append(Row.of(f"{profile} {route}", "graph", conc, r))
@@ -143,12 +144,14 @@ def print_stages(where: list[tuple]) -> None:
     print(f"| route   | clients | {head} | re-checked | for review | vision batch |")
     print("|---------|---------|" + "|".join("-" * 9 for _ in names) + "|" + "-" * 12 + "|"
           + "-" * 12 + "|--------------|")  # fmt: skip
+
+    def mean(xs: list) -> float:
+        return sum(xs) / len(xs)
+
     for route, conc, st, batch in where:
-        cells = " | ".join(
-            f"{sum(st[k]) / len(st[k]):7.1f}" if st.get(k) else f"{'-':>7}" for k in names
-        )
+        cells = " | ".join(f"{mean(st[k]):7.1f}" if st.get(k) else f"{'-':>7}" for k in names)
         shares = " | ".join(
-            f"{sum(st[k]) / len(st[k]) * 100:9.0f}%" if st.get(k) else f"{'-':>10}"
+            f"{mean(st[k]) * 100:9.0f}%" if st.get(k) else f"{'-':>10}"
             for k in ("rechecked", "for_review")
         )
         b = f"{batch:12.2f}" if batch is not None else f"{'-':>12}"
