@@ -16,6 +16,7 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from seethink.checkpoints import is_tiny, resolve_model_path
 from seethink.config import LLMNodeConfig, ServerConfig
 from seethink.generation import ChatBackend, ChatDelta, ChatError
+from seethink.priority import ENGINE_NICE_KEY
 
 
 def served_model_id(cfg: LLMNodeConfig) -> str:
@@ -85,11 +86,14 @@ def build_llm_config(
             "ray_actor_options": {"num_cpus": 0, "num_gpus": 0},
         },
         log_engine_metrics=True,
-        experimental_configs=(
-            {}
-            if cfg.stream_interval_ms is None
-            else {"stream_batching_interval_ms": cfg.stream_interval_ms}
-        ),
+        experimental_configs={
+            **(
+                {}
+                if cfg.stream_interval_ms is None
+                else {"stream_batching_interval_ms": cfg.stream_interval_ms}
+            ),
+            **({ENGINE_NICE_KEY: cfg.nice} if cfg.nice else {}),
+        },
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ray.serve.llm import LLMServer
 
 from seethink.checkpoints import checkpoint_version
+from seethink.priority import ENGINE_NICE_KEY, lower_process_priority
 
 
 class LLMNode(LLMServer):
@@ -14,6 +15,9 @@ class LLMNode(LLMServer):
     async def __init__(self, *args, **kwargs):  # LLMServer's constructor is async
         honour_uni_executor()
         await super().__init__(*args, **kwargs)
+        nice = int(self._llm_config.experimental_configs.get(ENGINE_NICE_KEY, 0))
+        if nice > 0:
+            lower_engine_priority(nice)
 
     async def info(self) -> dict:
         loading = self._llm_config.model_loading_config
@@ -49,3 +53,18 @@ def honour_uni_executor() -> None:
 
     get_initialization_kwargs.honours_uni = True
     cls.get_initialization_kwargs = get_initialization_kwargs
+
+
+def lower_engine_priority(nice: int) -> None:
+    """vLLM's engine core process (this replica's child) at priority ``nice``: its step loop
+    then runs when this replica's event loop (requests in, detokenised outputs out) and the
+    rest of the graph's plumbing have nothing to do, and each step carries more sequences
+    (seethink/priority.py). The threads it starts later inherit the priority."""
+    import logging
+
+    import psutil
+
+    changed = 0
+    for child in psutil.Process().children(recursive=True):
+        changed += lower_process_priority(child.pid, nice)
+    logging.getLogger("ray.serve").info("engine core: %d threads at nice %d", changed, nice)

@@ -18,6 +18,7 @@ from seethink.config import CacheConfig, VisionConfig
 from seethink.generation import Generation, ModelInputError, VisionBackend
 from seethink.images import decode_image
 from seethink.lru import BoundedCache
+from seethink.priority import compute_executor
 from seethink.prompts import CAPTION_PROMPTS
 
 from .cache import CaptionCache
@@ -74,6 +75,9 @@ class Vision:
             self._verify_batch, cfg.max_batch_size, cfg.batch_wait_timeout_s, model, "verify"
         )
         self.isolated = 0  # items retried alone after their batch failed
+        # the model's one thread (the batchers run one batch at a time), at the profile's
+        # priority: on a CPU box the replicas' plumbing goes first (seethink/priority.py)
+        self._executor = compute_executor(cfg.nice, "vision-model")
         self._decoded = BoundedCache(DECODED_MAX_ENTRIES, DECODED_MAX_BYTES, DECODED_TTL_S, "lru")
 
     def _decode(self, data: bytes):
@@ -99,7 +103,9 @@ class Vision:
     async def _isolated(self, fn, images: list[bytes], texts: list[str]) -> list:
         """Run ``fn`` on the batch; if it raises, run each item alone so only bad ones fail."""
         try:
-            return await run_blocking(fn, [self._decode(b) for b in images], texts)
+            return await run_blocking(
+                fn, [self._decode(b) for b in images], texts, executor=self._executor
+            )
         except Exception as e:
             if len(images) == 1:
                 return [_as_input_error(e)]
@@ -107,7 +113,9 @@ class Vision:
         for image, text in zip(images, texts, strict=True):
             self.isolated += 1
             try:
-                out.extend(await run_blocking(fn, [self._decode(image)], [text]))
+                out.extend(
+                    await run_blocking(fn, [self._decode(image)], [text], executor=self._executor)
+                )
             except Exception as e:  # this item alone is bad
                 out.append(_as_input_error(e))
         return out

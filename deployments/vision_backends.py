@@ -225,6 +225,7 @@ class InstantVision(VisionBackend):
         return [1.0 for _ in questions]
 
 
-async def run_blocking(fn, *args):
-    """Run model work off the event loop so the replica keeps accepting requests."""
-    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+async def run_blocking(fn, *args, executor=None):
+    """Run model work off the event loop so the replica keeps accepting requests (in
+    ``executor``, else the loop's default one)."""
+    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)

@@ -119,6 +119,14 @@ class NodeConfig(_Strict):
         }
 
 
+COMPUTE_NICE_DESCRIPTION = (
+    "CPU priority (Unix nice, 0-19) of the model's compute: the vision model's thread, vLLM's "
+    "engine core process. Above 0 the request plumbing (HTTP, handle calls, tokenising) runs "
+    "first on shared cores, so requests gather in front of the model and batches grow. CPU "
+    "boxes; 0 on GPUs, where these threads mostly wait for the card (seethink/priority.py)."
+)
+
+
 class VisionConfig(NodeConfig):
     """The vision-language model that looks (GLM-4.6V-Flash family)."""
 
@@ -143,6 +151,7 @@ class VisionConfig(NodeConfig):
         None, gt=0, le=1, description="vllm backend: share of the card's memory this replica takes."
     )
     engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="vllm backend extras.")
+    nice: int = Field(0, ge=0, le=19, description=COMPUTE_NICE_DESCRIPTION)
 
 
 class LLMNodeConfig(NodeConfig):
@@ -178,6 +187,7 @@ class LLMNodeConfig(NodeConfig):
         "stream_batching_interval_ms): 0 passes each token as it comes; None keeps Ray's "
         "default (50 ms: a stream's tokens leave in bursts, fewer messages under load).",
     )
+    nice: int = Field(0, ge=0, le=19, description=COMPUTE_NICE_DESCRIPTION)
 
     @model_validator(mode="after")
     def _memory_share(self) -> LLMNodeConfig:

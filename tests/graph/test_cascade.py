@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import sys
 import time
 
 import pytest
@@ -95,6 +96,52 @@ def test_every_response_names_models_and_versions(graph):
         "name": "router:classifier",
         "version": load_router().version,  # the fitted artefact the router node loaded
     }
+
+
+def _thread_nices(pid: int) -> dict[int, int]:
+    import os
+    from pathlib import Path
+
+    out = {}
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(t.name)] = os.getpriority(os.PRIO_PROCESS, int(t.name))
+        except OSError:  # a thread that ended while we looked
+            pass
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice")
+def test_the_models_compute_runs_below_the_plumbing(graph):
+    """The profile's vision.nice and llm.nice reach the threads that run the models, and only
+    them: the replicas' event loops (and the Ingress) stay at Ray's worker priority, which
+    seethink starts at 0 (seethink/edge.py, seethink/priority.py)."""
+    import psutil
+
+    from seethink.config import load_config
+
+    cfg = load_config("cpu")
+    assert cfg.vision.nice > 0 and cfg.llm.nice > 0
+    _cascade(graph, seed=306)  # the vision replica's model thread starts with its first batch
+
+    (vision,) = replica_pids("Vision")
+    nices = _thread_nices(vision)
+    assert nices[vision] == 0  # the replica's main thread: requests in and out
+    assert list(nices.values()).count(cfg.vision.nice) == 1, nices  # one model thread
+
+    (llm,) = replica_pids("LLM")
+    assert _thread_nices(llm)[llm] == 0  # the OpenAI layer, detokenising
+    engines = [
+        c.pid
+        for c in psutil.Process(llm).children(recursive=True)
+        if "EngineCore" in " ".join(c.cmdline())
+    ]
+    assert engines
+    for pid in engines:
+        assert set(_thread_nices(pid).values()) == {cfg.llm.nice}
+
+    (ingress,) = replica_pids("Ingress")
+    assert set(_thread_nices(ingress).values()) == {0}
 
 
 def _kill_llm_engine() -> None:
