@@ -44,16 +44,20 @@ def lower_thread_priority(nice: int, tid: int | None = None) -> bool:
         return False
 
 
+def thread_ids(pid: int) -> list[int]:
+    """The ids of process ``pid``'s threads (Linux), or none if it is gone."""
+    try:
+        return [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return []
+
+
 def lower_process_priority(pid: int, nice: int) -> int:
     """Every thread of process ``pid`` (and so the threads it starts later) to at least
     ``nice``; returns how many threads were changed."""
     if nice <= 0 or not LINUX:
         return 0
-    try:
-        tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
-    except OSError:
-        return 0
-    return sum(lower_thread_priority(nice, tid) for tid in tids)
+    return sum(lower_thread_priority(nice, tid) for tid in thread_ids(pid))
 
 
 def compute_executor(nice: int, name: str) -> ThreadPoolExecutor:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
-import sys
 import time
 
 import pytest
 
 from seethink.checkpoints import checkpoint_version, resolve_model_path
+from seethink.priority import LINUX
 from tests.harness import REVIEWER, replica_pids, restart_graph
 from tests.helpers import b64, png_bytes
 
@@ -100,18 +100,19 @@ def test_every_response_names_models_and_versions(graph):
 
 def _thread_nices(pid: int) -> dict[int, int]:
     import os
-    from pathlib import Path
+
+    from seethink.priority import thread_ids
 
     out = {}
-    for t in Path(f"/proc/{pid}/task").iterdir():
+    for tid in thread_ids(pid):
         try:
-            out[int(t.name)] = os.getpriority(os.PRIO_PROCESS, int(t.name))
+            out[tid] = os.getpriority(os.PRIO_PROCESS, tid)
         except OSError:  # a thread that ended while we looked
             pass
     return out
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice")
+@pytest.mark.skipif(not LINUX, reason="per-thread nice")
 def test_the_models_compute_runs_below_the_plumbing(graph):
     """The profile's vision.nice and llm.nice reach the threads that run the models, and only
     them: the replicas' event loops (and the Ingress) stay at Ray's worker priority, which

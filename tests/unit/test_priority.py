@@ -7,19 +7,20 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
 from seethink.config import load_config
 from seethink.priority import (
     ENGINE_NICE_KEY,
+    LINUX,
     compute_executor,
     lower_process_priority,
     lower_thread_priority,
+    thread_ids,
 )
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice")
+pytestmark = pytest.mark.skipif(not LINUX, reason="per-thread nice")
 
 
 def _nice(tid: int | None = None) -> int:
@@ -86,7 +87,7 @@ def test_a_whole_process_and_the_threads_it_starts_later_are_lowered():
     )
     try:
         assert child.stdout.readline().strip() == "ready"
-        tids = [int(t.name) for t in Path(f"/proc/{child.pid}/task").iterdir()]
+        tids = thread_ids(child.pid)
         assert len(tids) >= 3
         assert lower_process_priority(child.pid, target) == len(tids)
         assert {_nice(t) for t in tids} == {target}
