@@ -40,8 +40,10 @@ GRAPH_OVERRIDES = {
     # a short LLM deadline and quick breaker make fallback tests take seconds, not minutes
     "llm": {"timeout_s": 8},
     # the cpu profile keeps one vision replica (two cores); up to two lets the tests watch the
-    # autoscaler add and remove one
-    "vision": {"autoscaling_config": {"max_replicas": 2}},
+    # autoscaler add and remove one. Both are kept 30 s after a burst (the profile: 10 s), so
+    # the affinity check can wait out the request router's burst-time queue lengths first
+    # (tests/graph/test_autoscaling.py)
+    "vision": {"autoscaling_config": {"max_replicas": 2, "downscale_delay_s": 30}},
     "fallback": {"failure_threshold": 2, "reset_timeout_s": 2},
     # every cascade answer is re-verified, and every re-verification "disagrees": a forced
     # conflict, so that the review queue path is exercised on every cascade request
