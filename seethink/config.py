@@ -324,6 +324,17 @@ class AnswerCacheConfig(_Strict):
     ttl_s: float = Field(600.0, gt=0)
 
 
+class DecisionCacheConfig(_Strict):
+    """The router's decisions for questions asked before (per ingress replica): a repeated
+    question is routed from memory, without the hop to the router node. The router is
+    deterministic for one question; the key holds its name and version."""
+
+    enabled: bool = True
+    max_entries: int = Field(10_000, ge=1)
+    max_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    ttl_s: float = Field(600.0, gt=0)
+
+
 class FallbackConfig(_Strict):
     """Answering with the vision model alone when the LLM fails or is slow."""
 
@@ -448,6 +459,7 @@ class SeethinkConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     answer_cache: AnswerCacheConfig = Field(default_factory=AnswerCacheConfig)
+    decision_cache: DecisionCacheConfig = Field(default_factory=DecisionCacheConfig)
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     arbiter: ArbiterConfig = Field(default_factory=ArbiterConfig)
     disclaimers: DisclaimerConfig = Field(default_factory=DisclaimerConfig)
@@ -577,6 +589,7 @@ class _EnvOnly(BaseSettings):
     server: dict[str, Any] | None = None
     auth: dict[str, Any] | None = None
     answer_cache: dict[str, Any] | None = None
+    decision_cache: dict[str, Any] | None = None
     fallback: dict[str, Any] | None = None
     arbiter: dict[str, Any] | None = None
     disclaimers: dict[str, Any] | None = None

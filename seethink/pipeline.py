@@ -45,6 +45,9 @@ from .text import detect_lang
 
 logger = logging.getLogger("ray.serve")
 
+# What one remembered router decision costs beyond its question's bytes (a small dict).
+DECISION_BYTES = 512
+
 
 # ---- events -------------------------------------------------------------------------------
 
@@ -175,6 +178,8 @@ class Pipeline:
         a = cfg.answer_cache
         self.answers = BoundedCache(a.max_entries, a.max_bytes, a.ttl_s, "lru")
         self._answers_inflight: dict[tuple, asyncio.Future] = {}
+        d = cfg.decision_cache
+        self.decisions = BoundedCache(d.max_entries, d.max_bytes, d.ttl_s, "lru")
 
     # -- facts and deadlines --------------------------------------------------------------
 
@@ -341,9 +346,7 @@ class Pipeline:
     async def route(self, job: Job, timer: Timer) -> Decision:
         """Where the question goes: the router's decision, unless the request fixes it."""
         t = time.perf_counter()
-        d = await self._call(
-            "router", self.router.classify.remote(job.prompt), self.cfg.server.node_timeout_s
-        )
+        d = await self._classify(job.prompt)
         timer.add("router", t)
         route, reason = d["route"], d["reason"]
         if job.image is None:
@@ -351,6 +354,23 @@ class Pipeline:
         elif job.route != "auto":
             route, reason = job.route, f"route '{job.route}' requested by the client"
         return Decision(route, d["route"], d["domain"], d["confidence"], reason)
+
+    async def _classify(self, prompt: str) -> dict:
+        """The router's decision for ``prompt``: from memory when this question was routed
+        before by the same router version (``decision_cache``), else from the router node."""
+        router = self._models.get("router")
+        key = None
+        if self.cfg.decision_cache.enabled and router is not None:
+            key = (prompt, router.name, router.version)
+            hit = self.decisions.get(key)
+            if hit is not None:
+                return hit
+        d = await self._call(
+            "router", self.router.classify.remote(prompt), self.cfg.server.node_timeout_s
+        )
+        if key is not None:
+            self.decisions.put(key, d, len(prompt.encode()) + DECISION_BYTES)
+        return d
 
     async def look(self, job: Job, timer: Timer) -> Text:
         """The vision model's own answer to the question (direct route and fallback)."""

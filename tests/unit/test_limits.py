@@ -14,7 +14,13 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from seethink.limits import BodyLimitMiddleware, RequestError, check_text, json_depth
+from seethink.limits import (
+    BodyLimitMiddleware,
+    RequestError,
+    check_text,
+    json_deeper_than,
+    json_depth,
+)
 
 CAP = 1000
 
@@ -308,6 +314,16 @@ def test_brackets_in_strings_or_other_types_are_not_depth(client):
 )
 def test_json_depth(doc, depth):
     assert json_depth(doc) == depth
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [b"1", b"[]", b'{"a": [1, {"b": []}]}', b'["]]]", "[[[["]', b'"[[[', b"[" * 5 + b"]" * 5,
+     b'[{"s": "' + b"{" * 40 + b'"}]', b'{"i": "' + b"A" * 5000 + b'", "p": "q"}'],
+)  # fmt: skip
+def test_the_bracket_count_shortcut_agrees_with_the_scan(doc):
+    for limit in range(0, 8):
+        assert json_deeper_than(doc, limit) == (json_depth(doc) > limit), limit
 
 
 # ---- text -------------------------------------------------------------------------------

@@ -253,11 +253,13 @@ class _GatedRouter:
 
     def __init__(self, router, fail: bool = False):
         self.router, self.fail, self.gate = router, fail, asyncio.Event()
+        self.calls = 0
 
     def info(self):
         return self.router.info()
 
     async def classify(self, prompt):
+        self.calls += 1
         await self.gate.wait()
         if self.fail:
             raise RuntimeError("router replica lost")
@@ -293,6 +295,40 @@ def test_a_fixed_route_still_fails_cleanly_when_the_router_fails(tmp_path):
     p.router = FakeHandle(gated)
     with pytest.raises(RuntimeError, match="router replica lost"):
         run(p, job(route="cascade", seed=51))
+
+
+def test_a_question_asked_before_is_routed_from_memory(tmp_path):
+    p, _, _ = make(tmp_path)
+    counted = _GatedRouter(p.router._target)
+    counted.gate.set()
+    p.router = FakeHandle(counted)
+    question = "Is this rash serious? What should I do?"
+    first = run(p, job(question, route="auto", seed=60))
+    second = run(p, job(question, route="auto", seed=61))  # another image: no answer-cache hit
+    assert counted.calls == 1 and not second["answer_cache_hit"]
+    same = ("route", "domain", "router")
+    assert [second[k] for k in same] == [first[k] for k in same]
+    assert second["domain"] == "medical" and second["disclaimer"]
+    # a remembered question no longer needs the router node; a new one still does
+    counted.fail = True
+    assert run(p, job(question, route="auto", seed=62))["route"] == first["route"]
+    with pytest.raises(RuntimeError, match="router replica lost"):
+        run(p, job("What breed is this dog?", route="auto", seed=63))
+    # another router version asks again
+    counted.fail = False
+    p._models["router"] = p._models["router"].model_copy(update={"version": "retrained"})
+    run(p, job(question, route="auto", seed=64))
+    assert counted.calls == 3
+
+
+def test_without_the_decision_cache_every_request_asks_the_router(tmp_path):
+    p, _, _ = make(tmp_path, decision_cache={"enabled": False})
+    counted = _GatedRouter(p.router._target)
+    counted.gate.set()
+    p.router = FakeHandle(counted)
+    for seed in (65, 66):
+        run(p, job("Why is the sky here so dark?", route="auto", seed=seed))
+    assert counted.calls == 2 and len(p.decisions) == 0
 
 
 def test_a_stream_with_a_fixed_route_names_the_domain_first(tmp_path):
