@@ -28,14 +28,17 @@ logger = logging.getLogger("ray.serve")
 
 # Decoded images kept by their bytes: a cascade's yes/no re-check sends the image its caption
 # was made from about a second earlier, and finds it decoded (and, with the transformers
-# backend, already through the image processor). Bounded in bytes, so large images on the GPU
-# profiles cannot pile up: each entry counts its compressed bytes, the decoded RGB image (3 bytes
-# a pixel) and what the image processor keeps on it (float32 patches of two frames: 24 bytes a
-# pixel, at about the image's own size; the processor never enlarges large images). The
+# backend, already through the image processor and the vision encoder). Bounded in bytes, so
+# large images on the GPU profiles cannot pile up: each entry counts its compressed bytes, the
+# decoded RGB image (3 bytes a pixel), what the image processor keeps on it (float32 patches of
+# two frames: 24 bytes a pixel, at about the image's own size; the processor never enlarges
+# large images) and the encoder's features (one vector of the text model's width per 28x28
+# pixels: 4096 x 2 bytes / 784, about 10.5 bytes a pixel, for GLM-4.6V-Flash in bf16). The
 # time-to-live drops what no re-check asks for.
 DECODED_MAX_ENTRIES = 256
 DECODED_MAX_BYTES = 96 * 1024 * 1024
 DECODED_TTL_S = 60.0
+DECODED_BYTES_PER_PIXEL = 3 + 24 + 11
 
 
 def make_backend(cfg: VisionConfig) -> VisionBackend:
@@ -85,7 +88,8 @@ class Vision:
         image = self._decoded.get(data)
         if image is None:
             image = decode_image(data)
-            self._decoded.put(data, image, len(data) + image.width * image.height * (3 + 24))
+            kept = image.width * image.height * DECODED_BYTES_PER_PIXEL
+            self._decoded.put(data, image, len(data) + kept)
         return image
 
     async def _generate_batch(self, items: list[tuple[bytes, str]]) -> list[Generation | Exception]:

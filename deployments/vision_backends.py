@@ -55,6 +55,12 @@ class TransformersVision(VisionBackend):
         self.image_token = self.tokenizer.convert_ids_to_tokens(self.image_token_id)
         self._torch = torch
         self._gen_configs: dict[int, object] = {}
+        gen = self.model.generation_config
+        eos = gen.eos_token_id
+        eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+        self._eos_ids = torch.tensor(sorted(set(eos)), dtype=torch.long, device=self.device)
+        # generate's padding for finished rows: the config's, else the first end token
+        self._pad_id = gen.pad_token_id if gen.pad_token_id is not None else (eos or [0])[0]
         self._yes_ids = self._answer_token_ids(["yes", "Yes", "是", "对"])
         self._no_ids = self._answer_token_ids(["no", "No", "否", "不"])
 
@@ -80,6 +86,37 @@ class TransformersVision(VisionBackend):
         if len(per) == 1:
             return dict(per[0])
         return {k: self._torch.cat([p[k] for p in per]) for k in per[0]}
+
+    def _image_features(self, images: list[Image.Image], image_inputs: dict) -> dict:
+        """The vision encoder's output for the batch, as the model's ``mm_encoder_outputs``.
+
+        Each image's features are kept on the image object, like its pixels: a cascade's
+        re-check (and any later question about an image the replica still holds) skips the
+        vision encoder, about half of a re-check's forward pass. Images without features are
+        encoded together, in one call, exactly as the model's own forward would."""
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        todo = [i for i, im in enumerate(images) if getattr(im, "_seethink_features", None) is None]
+        if todo:
+            if len(todo) == len(images):
+                pixels, grid = image_inputs["pixel_values"], image_inputs["image_grid_thw"]
+            else:
+                parts = [images[i]._seethink_pixels for i in todo]
+                pixels = self._torch.cat([p["pixel_values"] for p in parts]).to(self.device)
+                grid = self._torch.cat([p["image_grid_thw"] for p in parts]).to(self.device)
+            encoded = self.model.model.get_image_features(pixels, grid, return_dict=True)
+            for i, features in zip(todo, encoded.pooler_output, strict=True):
+                images[i]._seethink_features = features
+        kept = tuple(im._seethink_features for im in images)
+        return {"image": BaseModelOutputWithPooling(pooler_output=kept)}
+
+    def _text_inputs(self, images: list[Image.Image], prompts: list[str]):
+        """The tokenised prompts and the image features, for a forward pass that skips the
+        vision encoder where an image was encoded before."""
+        inputs = self._inputs(images, prompts)
+        features = self._image_features(images, inputs)
+        inputs.pop("pixel_values")  # image_grid_thw stays: it places the image in RoPE
+        return inputs, features
 
     def _inputs(self, images: list[Image.Image], prompts: list[str]):
         image_inputs = self._image_inputs(images)
@@ -115,6 +152,58 @@ class TransformersVision(VisionBackend):
         return cfg
 
     def generate(self, images, prompts, max_new_tokens):
+        """Greedy decoding in a loop of our own over the model's forward: the serving path.
+
+        The same forward calls, logits processors and stopping rule as transformers'
+        ``generate`` (``generate_with_transformers``, which the tests hold it to, token for token
+        and log-probability for log-probability), without its per-step machinery: 10-15% of a
+        caption at these sizes. The vision encoder runs only for images not encoded before.
+        """
+        torch = self._torch
+        cfg = self._generation_config(max_new_tokens)
+        inputs, features = self._text_inputs(images, prompts)
+        mask = inputs["attention_mask"]
+        seq = inputs["input_ids"]
+        n = seq.shape[0]
+        with torch.inference_mode():
+            processors = self.model._get_logits_processor(
+                generation_config=cfg, input_ids_seq_length=seq.shape[1], device=seq.device
+            )
+            out = self.model(
+                **inputs, mm_encoder_outputs=features, use_cache=True, logits_to_keep=1
+            )
+            cache, deltas = out.past_key_values, self.model.model.rope_deltas
+            done = torch.zeros(n, dtype=torch.bool, device=seq.device)
+            tokens, chosen = [], []
+            for step in range(max_new_tokens):
+                scores = out.logits[:, -1].float()
+                if processors:
+                    scores = processors(seq, scores)
+                # a finished row gets padding, as in generate
+                nxt = torch.where(done, self._pad_id, scores.argmax(-1))
+                tokens.append(nxt)
+                chosen.append(torch.log_softmax(scores, -1).gather(-1, nxt[:, None])[:, 0])
+                done |= torch.isin(nxt, self._eos_ids)
+                if step == max_new_tokens - 1 or bool(done.all()):
+                    break
+                seq = torch.cat([seq, nxt[:, None]], 1)
+                mask = torch.cat([mask, mask.new_ones(n, 1)], 1)
+                # the new token's position: text (padding left out) and M-RoPE (text + delta)
+                text = mask.sum(-1, keepdim=True) - 1
+                position_ids = torch.cat([text[None], (text + deltas)[None].expand(3, -1, -1)])
+                out = self.model(
+                    input_ids=nxt[:, None],
+                    attention_mask=mask,
+                    position_ids=position_ids,
+                    past_key_values=cache,
+                    use_cache=True,
+                )
+        return self._results(torch.stack(tokens, 1), torch.stack(chosen, 1), max_new_tokens)
+
+    def generate_with_transformers(self, images, prompts, max_new_tokens):
+        """The same answers through transformers' ``generate``: what the design article's
+        server calls (``scripts/peer_vision_server.py``), and the reference ``generate`` is
+        checked against."""
         torch = self._torch
         inputs = self._inputs(images, prompts)
         with torch.inference_mode():
@@ -129,7 +218,11 @@ class TransformersVision(VisionBackend):
             [torch.log_softmax(s.float(), dim=-1) for s in out.scores], dim=1
         )  # (batch, steps, vocab)
         chosen = logprobs.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
-        eos = set(self.model.generation_config.eos_token_id or [])
+        return self._results(new_tokens, chosen, max_new_tokens)
+
+    def _results(self, new_tokens, chosen, max_new_tokens: int) -> list[Generation]:
+        """Generations from the new tokens and their log-probabilities, each cut at its end."""
+        eos = set(self._eos_ids.tolist())
         pad = self.tokenizer.pad_token_id
         results = []
         for row, lp in zip(new_tokens.tolist(), chosen.tolist(), strict=True):
@@ -155,9 +248,10 @@ class TransformersVision(VisionBackend):
         """One forward pass over the batch (prefill only, no generation); left padding puts
         every row's next-token distribution at the last position."""
         torch = self._torch
-        inputs = self._inputs(images, questions)
+        inputs, features = self._text_inputs(images, questions)
         with torch.inference_mode():
-            logits = self.model(**inputs).logits[:, -1].float()
+            out = self.model(**inputs, mm_encoder_outputs=features, logits_to_keep=1)
+            logits = out.logits[:, -1].float()
         probs = torch.softmax(logits, dim=-1)
         p_yes = probs[:, self._yes_ids].sum(-1).tolist()
         p_no = probs[:, self._no_ids].sum(-1).tolist()

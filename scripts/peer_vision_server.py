@@ -2,7 +2,8 @@
 
 One uvicorn process, one FastAPI app, the GLM-4V checkpoint loaded with transformers (seethink's
 own ``TransformersVision``, so the model code, processor and prompt are identical to the graph's
-vision node), and ``POST /caption`` running ``generate`` one request at a time under a lock.
+vision node), and ``POST /caption`` running transformers' ``generate`` one request at a time
+under a lock (``generate_with_transformers``: the graph's own decoding loop is not the article's).
 No batching, no cache: that is the deployment the graph is measured against.
 
     .venv/bin/python scripts/peer_vision_server.py --port 23456 --model tiny:glm4v
@@ -54,7 +55,7 @@ def build_app(model: str, max_new_tokens: int, dtype: str = "float32"):
         except (ImageError, ValueError, OSError) as e:
             raise HTTPException(400, f"the upload is not an image we can read: {e}")
         with lock:
-            g = backend.generate([image], [prompt], max_new_tokens)[0]
+            g = backend.generate_with_transformers([image], [prompt], max_new_tokens)[0]
         return {"caption": g.text}
 
     return app

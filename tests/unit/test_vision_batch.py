@@ -43,21 +43,28 @@ def test_verify_is_batched_and_returns_probabilities():
     assert vision.max_batch == 4
 
 
-def test_a_recheck_finds_its_image_decoded_and_processed_and_answers_the_same():
+def test_a_recheck_finds_its_image_decoded_processed_and_encoded_and_answers_the_same():
     # the real (tiny) transformers backend: the cascade's yes/no re-check sends the bytes its
-    # caption was made from; the node decodes them once and the image processor runs once
+    # caption was made from; the node decodes them once, and the image processor and the
+    # vision encoder run once
     from deployments.vision import make_backend
 
     cfg = load_config("cpu")
     backend = make_backend(cfg.vision)
-    calls = []
+    calls, encoded = [], []
     processor = backend.image_processor
+    encoder = backend.model.model.get_image_features
 
     def counting(*args, **kwargs):
         calls.append(len(kwargs["images"]))
         return processor(*args, **kwargs)
 
+    def counting_encoder(pixels, grid, **kwargs):
+        encoded.append(len(grid))
+        return encoder(pixels, grid, **kwargs)
+
     backend.image_processor = counting
+    backend.model.model.get_image_features = counting_encoder
     vision = Vision(cfg.vision, backend)
     cold = Vision(cfg.vision, make_backend(cfg.vision))
     image, claim = png_bytes(seed=41), "Is there a red box? Answer yes or no."
@@ -68,6 +75,7 @@ def test_a_recheck_finds_its_image_decoded_and_processed_and_answers_the_same():
 
     caption, p1, p2 = asyncio.run(cascade(vision))
     assert calls == [1], "the image went through the processor more than once"
+    assert encoded == [1], "the image went through the vision encoder more than once"
     assert vision.stats()["decoded_hits"] == 2
     ref_caption, ref_p, _ = asyncio.run(cascade(cold))
     assert (caption, p1, p2) == (ref_caption, ref_p, ref_p)
@@ -86,9 +94,10 @@ def test_decoded_images_are_bounded_in_bytes(monkeypatch):
 
     asyncio.run(many())
     kept = vision._decoded
-    # each 320x240 image counts its decoded pixels and the processor's patches: 27 bytes a pixel
+    # each 320x240 image counts its decoded pixels, the processor's patches and the encoder's
+    # features
     assert kept.bytes <= 20_000_000 and 0 < len(kept) < 40
-    assert len(kept) <= 20_000_000 // (320 * 240 * 27)
+    assert len(kept) <= 20_000_000 // (320 * 240 * vision_mod.DECODED_BYTES_PER_PIXEL)
 
 
 def test_captions_are_kept_and_concurrent_requests_for_one_image_share_one_run():
@@ -122,3 +131,35 @@ def test_with_the_cache_off_every_caption_is_made():
 
     asyncio.run(twice())
     assert backend.calls == 2 and vision.stats()["cache"]["entries"] == 0
+
+
+def test_the_serving_decoding_loop_answers_exactly_as_transformers_generate():
+    # the real (tiny) GLM-4V: our greedy loop against transformers' own generate, on a batch
+    # of different prompts (left padding), token for token and log-probability for
+    # log-probability; then again with some of the images already encoded
+    from deployments.vision import make_backend
+    from seethink.images import decode_image
+
+    backend = make_backend(load_config("cpu").vision)
+    prompts = ["Describe the image.", "What is in this picture?", "colour?",
+               "Why is this here, and what should I do about it?"]  # fmt: skip
+
+    def images(seed=0):
+        return [decode_image(png_bytes(seed=seed + i, size=(64 + 32 * i, 48))) for i in range(4)]
+
+    for n in (1, 4):
+        ours = backend.generate(images()[:n], prompts[:n], 12)
+        assert ours == backend.generate_with_transformers(images()[:n], prompts[:n], 12)
+        assert all(g.num_tokens > 0 and 0 < g.confidence <= 1 for g in ours)
+    held = images(10)
+    backend.generate(held[:2], prompts[:2], 4)  # the first two are encoded now
+    assert [hasattr(im, "_seethink_features") for im in held] == [True, True, False, False]
+    # features made in another batch may differ in the last bits: the same tokens
+    ours, ref = (
+        backend.generate(held, prompts, 12),
+        backend.generate_with_transformers(images(10), prompts, 12),
+    )
+    assert [(g.text, g.num_tokens) for g in ours] == [(g.text, g.num_tokens) for g in ref]
+    assert [g.confidence for g in ours] == pytest.approx([g.confidence for g in ref], rel=1e-5)
+    fresh = backend.yes_probability(images(10), prompts)
+    assert backend.yes_probability(held, prompts) == pytest.approx(fresh, rel=1e-5)
