@@ -1,9 +1,9 @@
 """An LLM node that answers at once with fixed tokens: no model, no compute.
 
 A measuring tool for the ``instant`` profile (what the graph itself costs), never a default. It
-speaks the same handle protocol as Ray Serve LLM's ``LLMServer`` (``chat`` yields an OpenAI
-response object, or lists of SSE lines when streaming), so the ingress's ``LLMServerChat`` and
-everything around it run unchanged.
+speaks the same handle protocol as the LLM node (``LLMNode.complete`` answers a dict; Ray Serve
+LLM's ``chat`` yields an OpenAI response object, or lists of SSE lines when streaming), so the
+ingress's ``LLMServerChat`` and everything around it run unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +28,16 @@ class InstantLLM:
 
     async def check_health(self) -> None:
         return None
+
+    async def complete(self, messages, max_tokens, temperature) -> dict:
+        """``LLMNode.complete``'s answer, at once."""
+        n = max(1, min(int(max_tokens or len(WORDS)), len(WORDS)))
+        return {
+            "text": "".join(WORDS[:n]),
+            "logprobs": [],
+            "finish_reason": "length" if n < len(WORDS) else "stop",
+            "usage": {"prompt_tokens": 8, "completion_tokens": n, "total_tokens": 8 + n},
+        }
 
     async def chat(self, request, raw_request_info=None):
         n = max(1, min(int(request.max_tokens or len(WORDS)), len(WORDS)))

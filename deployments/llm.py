@@ -159,21 +159,18 @@ class LLMServerChat(ChatBackend):
         raise AssertionError("unreachable")
 
     async def _complete(self, messages, max_tokens, temperature):
-        req = self._request(messages, max_tokens, temperature, stream=False)
-        async for resp in self._stream.chat.remote(req):
-            _raise_if_error(resp)
-            choice = resp.choices[0]
-            lps = [c.logprob for c in (choice.logprobs.content or [])] if choice.logprobs else []
-            usage = _usage(resp.usage.model_dump() if resp.usage else {})
-            return [
-                ChatDelta(
-                    (choice.message.content or ""),
-                    finish_reason=choice.finish_reason,
-                    logprobs=lps,
-                    usage=usage,
-                )
-            ]
-        raise ChatError("the LLM returned no response")
+        # LLMNode.complete: plain values both ways, the engine's answer decoded once
+        out = await self._handle.complete.remote(messages, max_tokens, temperature)
+        if "error" in out:
+            raise _chat_error(out["error"])
+        return [
+            ChatDelta(
+                out["text"],
+                finish_reason=out["finish_reason"],
+                logprobs=out["logprobs"],
+                usage=_usage(out["usage"]),
+            )
+        ]
 
     async def stream(self, messages, max_tokens, temperature):
         """Token by token. A replica lost before the first token is retried once; after it,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from ray.serve.llm import LLMServer
 
 from seethink.checkpoints import checkpoint_version
@@ -13,11 +15,72 @@ class LLMNode(LLMServer):
     that owns the checkpoint hashes it (on a cluster the path need not exist elsewhere)."""
 
     async def __init__(self, *args, **kwargs):  # LLMServer's constructor is async
+        self._complete_parts = None  # complete()'s request class, model id and tokenizer
         honour_uni_executor()
         await super().__init__(*args, **kwargs)
         nice = int(self._llm_config.experimental_configs.get(ENGINE_NICE_KEY, 0))
         if nice > 0:
             lower_engine_priority(nice)
+
+    async def complete(self, messages: list[dict], max_tokens: int, temperature: float) -> dict:
+        """One whole chat answer, from the engine itself: the JSON endpoints' path.
+
+        The same prompt (the model's chat template), sampling parameters (the OpenAI layer's
+        own ``to_sampling_params``, with the model's defaults) and engine as ``chat``, but not
+        the OpenAI layer's per-token work: vLLM does not detokenise as it goes or turn each
+        token's log-probability into text, and no response object is built, dumped and
+        validated again. The answer is decoded once at the end. Measured at about a third of
+        this replica's CPU per answer. A request the engine refuses comes back as
+        ``{"error": {"code": 400, ...}}``, as ``chat`` answers it.
+        """
+        engine = self.engine._engine_client
+        serving = self.engine._oai_serving_chat
+        if self._complete_parts is None:
+            from ray.serve.llm.openai_api_models import ChatCompletionRequest
+
+            model_id = self._llm_config.model_loading_config.model_id
+            self._complete_parts = (ChatCompletionRequest, model_id, engine.get_tokenizer())
+        request_cls, model_id, tokenizer = self._complete_parts
+        try:
+            text = tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            prompt = tokenizer.encode(text, add_special_tokens=False)
+            room = engine.model_config.max_model_len - len(prompt)
+            if room <= 0:
+                raise ValueError(
+                    f"the prompt is {len(prompt)} tokens; the model's context is "
+                    f"{engine.model_config.max_model_len} tokens"
+                )
+            max_tokens = min(max_tokens, room)
+            request = request_cls(model=model_id, messages=messages, max_tokens=max_tokens,
+                                  temperature=temperature, logprobs=True)  # fmt: skip
+            params = request.to_sampling_params(max_tokens, serving.default_sampling_params)
+            params.detokenize = False
+            final = None
+            async for out in engine.generate(
+                {"prompt_token_ids": prompt}, params, f"seethink-{uuid.uuid4().hex}"
+            ):
+                final = out
+        except ValueError as e:  # the request's fault: vLLM's own checks say so this way
+            return {"error": {"code": 400, "message": str(e)[:500]}}
+        if final is None:
+            raise RuntimeError("the engine ended the request without an answer")
+        answer = final.outputs[0]
+        ids = list(answer.token_ids)
+        # what streaming detokenisation shows: an answer cut inside a character (bytes that
+        # decode to U+FFFD until the rest comes) ends before it, as vLLM's own text does
+        text = tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd")
+        return {
+            "text": text,
+            "logprobs": [d[t].logprob for t, d in zip(ids, answer.logprobs or [], strict=False)],
+            "finish_reason": answer.finish_reason,
+            "usage": {
+                "prompt_tokens": len(prompt),
+                "completion_tokens": len(ids),
+                "total_tokens": len(prompt) + len(ids),
+            },  # fmt: skip
+        }
 
     async def info(self) -> dict:
         loading = self._llm_config.model_loading_config

@@ -140,6 +140,7 @@ def _warm_up(g: Graph) -> None:
             pass
         async for _ in chat.stream([{"role": "user", "content": "hi"}], 8, 0.0):
             pass
+        await chat.complete([{"role": "user", "content": long}], 8, 0.0)  # the JSON path
 
     t = time.time()
     asyncio.run(warm())

@@ -98,6 +98,48 @@ def test_every_response_names_models_and_versions(graph):
     }
 
 
+def test_the_json_path_answers_as_the_openai_chat_path(graph):
+    # LLMNode.complete (the JSON endpoints' path: no per-token detokenising, no response
+    # objects) against Ray Serve LLM's OpenAI chat, on the same engine: the same prompt,
+    # tokens, log-probabilities and refusals
+    from ray.serve.llm.openai_api_models import ChatCompletionRequest
+
+    from deployments.llm import served_model_id
+    from seethink.config import load_config
+
+    cfg = load_config("cpu").llm
+    handle = graph.handle("LLM")
+
+    def both(messages, max_tokens):
+        ours = handle.complete.remote(messages, max_tokens, 0.0).result()
+        request = ChatCompletionRequest(
+            model=served_model_id(cfg),
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            logprobs=True,
+        )
+        return ours, next(iter(handle.options(stream=True).chat.remote(request)))
+
+    for question in ("why is it here?", "什么 颜色", "what should I do about it, and why?"):
+        user = f"Image description: a red box.\n\nQuestion: {question}"
+        messages = [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": user},
+        ]
+        ours, theirs = both(messages, 24)
+        choice = theirs.choices[0]
+        assert ours["text"] == choice.message.content
+        assert ours["finish_reason"] == choice.finish_reason
+        assert ours["logprobs"] == pytest.approx([c.logprob for c in choice.logprobs.content])
+        assert ours["usage"] == {"prompt_tokens": theirs.usage.prompt_tokens,
+                                 "completion_tokens": theirs.usage.completion_tokens,
+                                 "total_tokens": theirs.usage.total_tokens}  # fmt: skip
+    ours, theirs = both([{"role": "user", "content": "word " * cfg.max_model_len}], 8)
+    assert ours["error"]["code"] == 400 and "context" in ours["error"]["message"]
+    assert theirs.error.code == 400
+
+
 def _thread_nices(pid: int) -> dict[int, int]:
     import os
 
