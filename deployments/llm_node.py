@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from jinja2 import TemplateError
 from ray.serve.llm import LLMServer
 
 from seethink.checkpoints import checkpoint_version
@@ -33,6 +34,8 @@ class LLMNode(LLMServer):
         this replica's CPU per answer. A request the engine refuses comes back as
         ``{"error": {"code": 400, ...}}``, as ``chat`` answers it.
         """
+        from vllm.exceptions import VLLMClientError
+
         engine = self.engine._engine_client
         serving = self.engine._oai_serving_chat
         if self._complete_parts is None:
@@ -46,6 +49,11 @@ class LLMNode(LLMServer):
                 messages, tokenize=False, add_generation_prompt=True
             )
             prompt = tokenizer.encode(text, add_special_tokens=False)
+        except (ValueError, TypeError, TemplateError) as e:
+            # what vLLM's chat layer answers 400 for: messages the model's template refuses
+            # (a client's history is the request's fault, not the LLM's)
+            return {"error": {"code": 400, "message": str(e)[:500]}}
+        try:
             room = engine.model_config.max_model_len - len(prompt)
             if room <= 0:
                 raise ValueError(
@@ -62,7 +70,7 @@ class LLMNode(LLMServer):
                 {"prompt_token_ids": prompt}, params, f"seethink-{uuid.uuid4().hex}"
             ):
                 final = out
-        except ValueError as e:  # the request's fault: vLLM's own checks say so this way
+        except (ValueError, VLLMClientError) as e:  # the request's fault, as chat has it
             return {"error": {"code": 400, "message": str(e)[:500]}}
         if final is None:
             raise RuntimeError("the engine ended the request without an answer")
