@@ -161,11 +161,11 @@ class TransformersVision(VisionBackend):
         """
         torch = self._torch
         cfg = self._generation_config(max_new_tokens)
-        inputs, features = self._text_inputs(images, prompts)
-        mask = inputs["attention_mask"]
-        seq = inputs["input_ids"]
-        n = seq.shape[0]
-        with torch.inference_mode():
+        with torch.inference_mode():  # the encoder too: kept features must hold no autograd graph
+            inputs, features = self._text_inputs(images, prompts)
+            mask = inputs["attention_mask"]
+            seq = inputs["input_ids"]
+            n = seq.shape[0]
             processors = self.model._get_logits_processor(
                 generation_config=cfg, input_ids_seq_length=seq.shape[1], device=seq.device
             )
@@ -248,8 +248,8 @@ class TransformersVision(VisionBackend):
         """One forward pass over the batch (prefill only, no generation); left padding puts
         every row's next-token distribution at the last position."""
         torch = self._torch
-        inputs, features = self._text_inputs(images, questions)
         with torch.inference_mode():
+            inputs, features = self._text_inputs(images, questions)
             out = self.model(**inputs, mm_encoder_outputs=features, logits_to_keep=1)
             logits = out.logits[:, -1].float()
         probs = torch.softmax(logits, dim=-1)

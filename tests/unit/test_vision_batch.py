@@ -154,6 +154,7 @@ def test_the_serving_decoding_loop_answers_exactly_as_transformers_generate():
     held = images(10)
     backend.generate(held[:2], prompts[:2], 4)  # the first two are encoded now
     assert [hasattr(im, "_seethink_features") for im in held] == [True, True, False, False]
+    assert not held[0]._seethink_features.requires_grad  # kept without an autograd graph
     # features made in another batch may differ in the last bits: the same tokens
     ours, ref = (
         backend.generate(held, prompts, 12),
