@@ -13,9 +13,9 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} RAY_USAGE_STATS_ENABLED=0
 # replicas' own ports, Serve's proxy on :8500 as its backup, HAProxy's stats on :8404 and its
 # Prometheus exporter on :9101. Serve's proxy alone on :8000 instead:
 # RAY_SERVE_ENABLE_HA_PROXY=0 RAY_SERVE_ENABLE_DIRECT_INGRESS=0 scripts/serve.sh
-# This run's files in a directory of its own: Serve's config and, with HAProxy, HAProxy's. On the
-# way out an HAProxy that outlived Ray (it can, when `serve run` is killed instead of stopped) is
-# stopped, and the directory removed.
+# This run's files in a directory of its own: Serve's config, vLLM's IPC sockets and, with HAProxy,
+# HAProxy's. On the way out an HAProxy that outlived Ray (it can, when `serve run` is killed
+# instead of stopped) is stopped, and the directory removed.
 run=$(mktemp -d /tmp/sthap-XXXXXXXX)
 trap '.venv/bin/python -m seethink.edge stop-haproxy "$run"' EXIT
 eval "$(.venv/bin/python -m seethink.edge env "$run")"

@@ -168,17 +168,23 @@ def haproxy_on() -> bool:
 
 
 def private_env() -> dict[str, str]:
-    """ENV for one more Ray instance on a machine that may run others (tests, benchmarks). In
-    HAProxy mode (``haproxy_on``), also HAProxy's files in a new directory of this
-    process (removed when it exits) and its side ports (stats, Prometheus exporter, Serve's
-    backup proxy) on free ports instead of the fixed 8404, 9101 and 8500. The directory's name
-    is short: HAProxy takes socket paths of at most 97 characters, and Ray adds the node id (56)
-    and the file's name under it."""
-    if not haproxy_on():
-        return dict(ENV)
+    """ENV for one more Ray instance on a machine that may run others (tests, benchmarks), with
+    this run's files in a new directory of this process (removed when it exits): vLLM's IPC
+    sockets (``run_files``) and, in HAProxy mode (``haproxy_on``), HAProxy's files, with its
+    side ports (stats, Prometheus exporter, Serve's backup proxy) on free ports instead of the
+    fixed 8404, 9101 and 8500. The directory's name is short: HAProxy takes socket paths of at
+    most 97 characters, and Ray adds the node id (56) and the file's name under it."""
     d = tempfile.mkdtemp(prefix="sthap-", dir="/tmp")
     atexit.register(stop_haproxy, d)
-    return {**ENV, **haproxy_files(d), **{k: str(free_port()) for k in SIDE_PORTS}}
+    if not haproxy_on():
+        return {**ENV, **run_files(d)}
+    return {**ENV, **run_files(d), **haproxy_files(d), **{k: str(free_port()) for k in SIDE_PORTS}}
+
+
+def run_files(d: str) -> dict[str, str]:
+    """vLLM's engines bind their ZMQ IPC sockets under ``d`` instead of the temp directory
+    itself, where nothing removes them (Ray stopping a replica leaves three per engine start)."""
+    return {"VLLM_RPC_BASE_PATH": d}
 
 
 SIDE_PORTS = (
@@ -219,12 +225,14 @@ def stop_haproxy(d: str, grace_s: float = 5.0) -> list[int]:
     return [p.pid for p in mine]
 
 
-def shell_exports(haproxy_dir: str | None = None) -> str:
+def shell_exports(run_dir: str | None = None) -> str:
     """ENV as shell exports for scripts/serve.sh (a variable already set in its environment keeps
-    its value) and, in HAProxy mode, HAProxy's files under ``haproxy_dir``."""
+    its value) and, under ``run_dir``, vLLM's IPC sockets and, in HAProxy mode, HAProxy's files."""
     lines = [f'export {k}="${{{k}:-{v}}}"' for k, v in ENV.items()]
-    if haproxy_dir and haproxy_on():
-        lines += [f"export {k}={shlex.quote(v)}" for k, v in haproxy_files(haproxy_dir).items()]
+    if run_dir:
+        lines += [f'export {k}="${{{k}:-{v}}}"' for k, v in run_files(run_dir).items()]
+    if run_dir and haproxy_on():
+        lines += [f"export {k}={shlex.quote(v)}" for k, v in haproxy_files(run_dir).items()]
     return "".join(line + "\n" for line in lines)
 
 

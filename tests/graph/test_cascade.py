@@ -140,6 +140,19 @@ def test_the_json_path_answers_as_the_openai_chat_path(graph):
     assert theirs.error.code == 400
 
 
+def test_the_llm_engines_sockets_are_in_the_runs_own_directory(graph):
+    # vLLM binds ZMQ IPC sockets when its engine starts; they go to this run's directory
+    # (seethink.edge.run_files), removed when the run ends, not to /tmp, where nothing would
+    import os
+    import re
+    import stat
+
+    d = os.environ["VLLM_RPC_BASE_PATH"]
+    assert d.startswith("/tmp/sthap-")
+    names = [n for n in os.listdir(d) if stat.S_ISSOCK(os.stat(os.path.join(d, n)).st_mode)]
+    assert names and all(re.fullmatch(r"[0-9a-f-]{36}", n) for n in names), names
+
+
 def _thread_nices(pid: int) -> dict[int, int]:
     import os
 

@@ -59,9 +59,14 @@ def test_proxy_middlewares_build_from_the_profile():
     assert names == ["JSONErrorMiddleware", "BodyLimitMiddleware", "HostCheckMiddleware"]
 
 
-def test_private_env_is_env_alone_when_haproxy_is_opted_out(monkeypatch):
+def test_private_env_without_haproxy_keeps_only_vllm_sockets_apart(monkeypatch):
     monkeypatch.setenv("RAY_SERVE_ENABLE_HA_PROXY", "0")
-    assert private_env() == ENV  # no directory, no ports: nothing of HAProxy's to keep apart
+    a, b = private_env(), private_env()
+    # no HAProxy files or ports; vLLM's IPC sockets in a directory of this run's own
+    assert set(a) == set(ENV) | {"VLLM_RPC_BASE_PATH"}
+    assert {k: a[k] for k in ENV} == ENV
+    assert a["VLLM_RPC_BASE_PATH"] != b["VLLM_RPC_BASE_PATH"]
+    assert os.path.isdir(a["VLLM_RPC_BASE_PATH"])
 
 
 def test_private_env_keeps_haproxy_files_and_side_ports_apart(monkeypatch):
@@ -132,4 +137,6 @@ def test_shell_exports_name_haproxy_files_under_the_run_directory_in_haproxy_mod
     monkeypatch.delenv("RAY_SERVE_ENABLE_HA_PROXY", raising=False)  # on by default
     assert all(f"export {k}=/tmp/run" in shell_exports("/tmp/run") for k in haproxy_files("d"))
     monkeypatch.setenv("RAY_SERVE_ENABLE_HA_PROXY", "0")
-    assert shell_exports("/tmp/run") == shell_exports()  # Serve's proxy alone: no HAProxy files
+    # Serve's proxy alone: no HAProxy files, only vLLM's sockets under the run directory
+    vllm = 'export VLLM_RPC_BASE_PATH="${VLLM_RPC_BASE_PATH:-/tmp/run}"\n'
+    assert shell_exports("/tmp/run") == shell_exports() + vllm
