@@ -126,18 +126,15 @@ class LLMServerChat(ChatBackend):
         self._handle = handle
         self.model_id = model_id
 
-    def _request(self, messages, max_tokens, temperature, stream: bool):
-        kwargs: dict[str, Any] = {}
-        if stream:
-            kwargs["stream_options"] = {"include_usage": True}
+    def _stream_request(self, messages, max_tokens, temperature):
         return self._request_cls(
             model=self.model_id,
             messages=messages,
             max_tokens=max_tokens,
             temperature=temperature,
             logprobs=True,
-            stream=stream,
-            **kwargs,
+            stream=True,
+            stream_options={"include_usage": True},
         )
 
     async def info(self) -> dict:
@@ -189,7 +186,7 @@ class LLMServerChat(ChatBackend):
                 raise ChatError(str(e), overloaded=True) from None
 
     async def _stream_once(self, messages, max_tokens, temperature):
-        req = self._request(messages, max_tokens, temperature, stream=True)
+        req = self._stream_request(messages, max_tokens, temperature)
         async for batch in self._stream.chat.remote(req):
             for item in batch if isinstance(batch, list) else [batch]:
                 _raise_if_error(item)

@@ -16,9 +16,12 @@ class LLMNode(LLMServer):
     that owns the checkpoint hashes it (on a cluster the path need not exist elsewhere)."""
 
     async def __init__(self, *args, **kwargs):  # LLMServer's constructor is async
-        self._complete_parts = None  # complete()'s request class, model id and tokenizer
         honour_uni_executor()
-        await super().__init__(*args, **kwargs)
+        await super().__init__(*args, **kwargs)  # the engine is up when it returns
+        from ray.serve.llm.openai_api_models import ChatCompletionRequest
+
+        self._request_cls = ChatCompletionRequest  # complete()'s, for to_sampling_params
+        self._tokenizer = self.engine._engine_client.get_tokenizer()
         nice = int(self._llm_config.experimental_configs.get(ENGINE_NICE_KEY, 0))
         if nice > 0:
             lower_engine_priority(nice)
@@ -36,14 +39,7 @@ class LLMNode(LLMServer):
         """
         from vllm.exceptions import VLLMClientError
 
-        engine = self.engine._engine_client
-        serving = self.engine._oai_serving_chat
-        if self._complete_parts is None:
-            from ray.serve.llm.openai_api_models import ChatCompletionRequest
-
-            model_id = self._llm_config.model_loading_config.model_id
-            self._complete_parts = (ChatCompletionRequest, model_id, engine.get_tokenizer())
-        request_cls, model_id, tokenizer = self._complete_parts
+        engine, tokenizer = self.engine._engine_client, self._tokenizer
         try:
             text = tokenizer.apply_chat_template(
                 messages, tokenize=False, add_generation_prompt=True
@@ -52,7 +48,7 @@ class LLMNode(LLMServer):
         except (ValueError, TypeError, TemplateError) as e:
             # what vLLM's chat layer answers 400 for: messages the model's template refuses
             # (a client's history is the request's fault, not the LLM's)
-            return {"error": {"code": 400, "message": str(e)[:500]}}
+            return _refused(e)
         try:
             room = engine.model_config.max_model_len - len(prompt)
             if room <= 0:
@@ -61,9 +57,15 @@ class LLMNode(LLMServer):
                     f"{engine.model_config.max_model_len} tokens"
                 )
             max_tokens = min(max_tokens, room)
-            request = request_cls(model=model_id, messages=messages, max_tokens=max_tokens,
-                                  temperature=temperature, logprobs=True)  # fmt: skip
-            params = request.to_sampling_params(max_tokens, serving.default_sampling_params)
+            request = self._request_cls(
+                model=self._llm_config.model_loading_config.model_id,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                logprobs=True,
+            )
+            defaults = self.engine._oai_serving_chat.default_sampling_params
+            params = request.to_sampling_params(max_tokens, defaults)
             params.detokenize = False
             final = None
             async for out in engine.generate(
@@ -71,7 +73,7 @@ class LLMNode(LLMServer):
             ):
                 final = out
         except (ValueError, VLLMClientError) as e:  # the request's fault, as chat has it
-            return {"error": {"code": 400, "message": str(e)[:500]}}
+            return _refused(e)
         if final is None:
             raise RuntimeError("the engine ended the request without an answer")
         answer = final.outputs[0]
@@ -87,7 +89,7 @@ class LLMNode(LLMServer):
                 "prompt_tokens": len(prompt),
                 "completion_tokens": len(ids),
                 "total_tokens": len(prompt) + len(ids),
-            },  # fmt: skip
+            },
         }
 
     async def info(self) -> dict:
@@ -95,6 +97,11 @@ class LLMNode(LLMServer):
         source = loading.model_source
         version = checkpoint_version(source) if isinstance(source, str) else "unknown"
         return {"name": loading.model_id, "version": version}
+
+
+def _refused(e: Exception) -> dict:
+    """A request refused as ``chat`` refuses it (``LLMServerChat`` turns it into a 400)."""
+    return {"error": {"code": 400, "message": str(e)[:500]}}
 
 
 def honour_uni_executor() -> None:
