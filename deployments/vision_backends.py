@@ -173,7 +173,14 @@ class TransformersVision(VisionBackend):
                 **inputs, mm_encoder_outputs=features, use_cache=True, logits_to_keep=1
             )
             logits, cache = out.logits, out.past_key_values
+            # Made once, not per step: the mask with room for every new token (each step sees
+            # its first prompt + step + 1 columns), and the first new token's position, text
+            # (padding left out) and M-RoPE (text + the image's delta), one further each step
+            length = seq.shape[1]
+            mask = torch.cat([mask, mask.new_ones(n, max_new_tokens)], 1)
+            text = inputs["attention_mask"].sum(-1, keepdim=True)
             deltas = self.model.model.rope_deltas
+            position_ids = torch.cat([text[None], (text + deltas)[None].expand(3, -1, -1)])
             done = torch.zeros(n, dtype=torch.bool, device=seq.device)
             tokens, chosen = [], []
             for step in range(max_new_tokens):
@@ -187,12 +194,10 @@ class TransformersVision(VisionBackend):
                 done |= torch.isin(nxt, self._eos_ids)
                 if step == max_new_tokens - 1 or bool(done.all()):
                     break
-                seq = torch.cat([seq, nxt[:, None]], 1)
-                mask = torch.cat([mask, mask.new_ones(n, 1)], 1)
-                # the new token's position: text (padding left out) and M-RoPE (text + delta)
-                text = mask.sum(-1, keepdim=True) - 1
-                position_ids = torch.cat([text[None], (text + deltas)[None].expand(3, -1, -1)])
-                logits = self._decode_step(nxt[:, None], mask, position_ids, cache)
+                if processors:  # they read the tokens so far (a repetition penalty)
+                    seq = torch.cat([seq, nxt[:, None]], 1)
+                visible = mask[:, : length + step + 1]
+                logits = self._decode_step(nxt[:, None], visible, position_ids + step, cache)
         return self._results(torch.stack(tokens, 1), torch.stack(chosen, 1), max_new_tokens)
 
     def _decode_step(self, ids, mask, position_ids, cache):
