@@ -83,32 +83,37 @@ class Vision:
         self._executor = compute_executor(cfg.nice, "vision-model")
         self._decoded = BoundedCache(DECODED_MAX_ENTRIES, DECODED_MAX_BYTES, DECODED_TTL_S, "lru")
 
-    def _decode(self, data: bytes):
-        """The image for these bytes, decoded once while it is kept (``DECODED_*``)."""
+    def _decode(self, data: bytes, keep: bool = True):
+        """The image for these bytes, decoded once while it is kept (``DECODED_*``). Only
+        images a re-check may ask for again are kept (``keep``: captions and re-checks); a
+        direct answer's image is not, so a stream of direct requests cannot push out the
+        cascades' images before their re-checks."""
         image = self._decoded.get(data)
         if image is None:
             image = decode_image(data)
-            kept = image.width * image.height * DECODED_BYTES_PER_PIXEL
-            self._decoded.put(data, image, len(data) + kept)
+            if keep:
+                kept = image.width * image.height * DECODED_BYTES_PER_PIXEL
+                self._decoded.put(data, image, len(data) + kept)
         return image
 
-    async def _generate_batch(self, items: list[tuple[bytes, str]]) -> list[Generation | Exception]:
-        images, prompts = [i for i, _ in items], [p for _, p in items]
+    async def _generate_batch(self, items: list[tuple[bytes, str, bool]]) -> list:
+        prompts = [p for _, p, _ in items]
         return await self._isolated(
             lambda ims, ps: self.backend.generate(ims, ps, self.cfg.max_new_tokens),
-            images,
+            [(image, keep) for image, _, keep in items],
             prompts,
         )
 
     async def _verify_batch(self, items: list[tuple[bytes, str]]) -> list[float | Exception]:
-        images, questions = [i for i, _ in items], [q for _, q in items]
+        images, questions = [(i, True) for i, _ in items], [q for _, q in items]
         return await self._isolated(self.backend.yes_probability, images, questions)
 
-    async def _isolated(self, fn, images: list[bytes], texts: list[str]) -> list:
-        """Run ``fn`` on the batch; if it raises, run each item alone so only bad ones fail."""
+    async def _isolated(self, fn, images: list[tuple[bytes, bool]], texts: list[str]) -> list:
+        """Run ``fn`` on the batch; if it raises, run each item alone so only bad ones fail.
+        ``images`` are (bytes, keep the decoded image) pairs."""
         try:
             return await run_blocking(
-                fn, [self._decode(b) for b in images], texts, executor=self._executor
+                fn, [self._decode(*i) for i in images], texts, executor=self._executor
             )
         except Exception as e:
             if len(images) == 1:
@@ -118,7 +123,7 @@ class Vision:
             self.isolated += 1
             try:
                 out.extend(
-                    await run_blocking(fn, [self._decode(image)], [text], executor=self._executor)
+                    await run_blocking(fn, [self._decode(*image)], [text], executor=self._executor)
                 )
             except Exception as e:  # this item alone is bad
                 out.append(_as_input_error(e))
@@ -138,11 +143,11 @@ class Vision:
 
     async def _make_caption(self, image: bytes, lang: str) -> dict:
         prompt = CAPTION_PROMPTS.get(lang, CAPTION_PROMPTS["en"])
-        return _as_dict(_raise(await self._generate.submit(image, prompt)))
+        return _as_dict(_raise(await self._generate.submit(image, prompt, True)))
 
     async def answer(self, image: bytes, question: str) -> dict:
         """The vision model's own answer to a question about the image (the direct route)."""
-        return _as_dict(_raise(await self._generate.submit(image, question)))
+        return _as_dict(_raise(await self._generate.submit(image, question, False)))
 
     async def verify(self, image: bytes, question: str, image_sha256: str | None = None) -> float:
         """P(yes) for a yes/no question about the image, from one batched forward pass.

@@ -90,7 +90,7 @@ def test_decoded_images_are_bounded_in_bytes(monkeypatch):
 
     async def many():
         for i in range(40):
-            await vision.answer(png_bytes(seed=100 + i, size=(320, 240)), "what?")
+            await vision.caption(png_bytes(seed=100 + i, size=(320, 240)), "en")
 
     asyncio.run(many())
     kept = vision._decoded
@@ -98,6 +98,25 @@ def test_decoded_images_are_bounded_in_bytes(monkeypatch):
     # features
     assert kept.bytes <= 20_000_000 and 0 < len(kept) < 40
     assert len(kept) <= 20_000_000 // (320 * 240 * vision_mod.DECODED_BYTES_PER_PIXEL)
+
+
+def test_a_direct_answers_image_is_not_kept_but_a_captioned_one_is_found():
+    # a direct answer is never re-checked: its decoded image would only push the cascades'
+    # images out before their re-checks; an image a caption was made from is still found
+    cfg = load_config("cpu")
+    vision = Vision(cfg.vision, FakeVisionBackend())
+    captioned = png_bytes(seed=300)
+
+    async def mixed():
+        await vision.caption(captioned, "en")
+        for i in range(5):
+            await vision.answer(png_bytes(seed=310 + i), "what?")
+        await vision.answer(captioned, "what?")  # the fallback's answer after a caption
+        return await vision.verify(captioned, "yes?")
+
+    asyncio.run(mixed())
+    assert len(vision._decoded) == 1 and captioned in vision._decoded._data
+    assert vision.stats()["decoded_hits"] == 2
 
 
 def test_captions_are_kept_and_concurrent_requests_for_one_image_share_one_run():
