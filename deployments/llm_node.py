@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 
 from jinja2 import TemplateError
@@ -17,6 +19,7 @@ class LLMNode(LLMServer):
 
     async def __init__(self, *args, **kwargs):  # LLMServer's constructor is async
         honour_uni_executor()
+        temp_files_in_run_dir()
         await super().__init__(*args, **kwargs)  # the engine is up when it returns
         from ray.serve.llm.openai_api_models import ChatCompletionRequest
 
@@ -102,6 +105,19 @@ class LLMNode(LLMServer):
 def _refused(e: Exception) -> dict:
     """A request refused as ``chat`` refuses it (``LLMServerChat`` turns it into a 400)."""
     return {"error": {"code": 400, "message": str(e)[:500]}}
+
+
+def temp_files_in_run_dir() -> None:
+    """This replica's temporary files in the run's own directory, when it has one.
+
+    vLLM's engine writes a rendezvous file (``vllm_dist_<uuid>``, torch's FileStore) to the
+    temp directory at every start and nothing removes it: 422 had piled up in /tmp from tests
+    and benchmarks. When the run has a directory of its own (``VLLM_RPC_BASE_PATH``, where the
+    engine's sockets go: ``seethink.edge.run_files``), which is removed when the run ends, the
+    file goes there (``TMPDIR`` too, for processes the engine starts)."""
+    d = os.environ.get("VLLM_RPC_BASE_PATH")
+    if d and os.path.isdir(d):
+        os.environ["TMPDIR"] = tempfile.tempdir = d
 
 
 def honour_uni_executor() -> None:

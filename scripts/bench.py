@@ -324,7 +324,8 @@ def start_peers(workdir: Path, model_profile: str, timeout_s: float) -> dict[str
     ]
     if cfg.llm.enforce_eager:
         llm_cmd.append("--enforce-eager")
-    llm_env = dict(offline)
+    # vLLM leaves its rendezvous file (vllm_dist_<uuid>) in the temp directory: this run's
+    llm_env = dict(offline, TMPDIR=str(workdir))
     if cfg.llm.device != "gpu":
         llm_env.update(
             VLLM_CPU_KVCACHE_SPACE=str(cfg.llm.cpu_kvcache_space_gib),
@@ -370,7 +371,8 @@ def run_limits(model_profile: str, timeout_s: float, workdir: Path) -> dict:
         str(out),
     ]
     print("measuring the models' own limits (scripts/model_limits.py) ...", flush=True)
-    proc = subprocess.Popen(cmd, start_new_session=True)
+    # its vLLM engine's rendezvous file (vllm_dist_<uuid>) in this run's directory, not /tmp
+    proc = subprocess.Popen(cmd, start_new_session=True, env={**os.environ, "TMPDIR": str(workdir)})
     try:
         rc = proc.wait(timeout_s)
     except (subprocess.TimeoutExpired, KeyboardInterrupt):

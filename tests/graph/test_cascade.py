@@ -151,6 +151,9 @@ def test_the_llm_engines_sockets_are_in_the_runs_own_directory(graph):
     assert d.startswith("/tmp/sthap-")
     names = [n for n in os.listdir(d) if stat.S_ISSOCK(os.stat(os.path.join(d, n)).st_mode)]
     assert names and all(re.fullmatch(r"[0-9a-f-]{36}", n) for n in names), names
+    # and its rendezvous file (torch's FileStore), which vLLM writes to the temp directory at
+    # every start and never removes (deployments/llm_node.py: temp_files_in_run_dir)
+    assert [n for n in os.listdir(d) if n.startswith("vllm_dist_")], os.listdir(d)
 
 
 def _thread_nices(pid: int) -> dict[int, int]:
