@@ -83,7 +83,7 @@ class Vision:
         self._executor = compute_executor(cfg.nice, "vision-model")
         self._decoded = BoundedCache(DECODED_MAX_ENTRIES, DECODED_MAX_BYTES, DECODED_TTL_S, "lru")
 
-    def _decode(self, data: bytes, keep: bool = True):
+    def _decode(self, data: bytes, keep: bool):
         """The image for these bytes, decoded once while it is kept (``DECODED_*``). Only
         images a re-check may ask for again are kept (``keep``: captions and re-checks); a
         direct answer's image is not, so a stream of direct requests cannot push out the
@@ -96,12 +96,13 @@ class Vision:
                 self._decoded.put(data, image, len(data) + kept)
         return image
 
-    async def _generate_batch(self, items: list[tuple[bytes, str, bool]]) -> list:
-        prompts = [p for _, p, _ in items]
+    async def _generate_batch(
+        self, items: list[tuple[bytes, str, bool]]
+    ) -> list[Generation | Exception]:
         return await self._isolated(
             lambda ims, ps: self.backend.generate(ims, ps, self.cfg.max_new_tokens),
             [(image, keep) for image, _, keep in items],
-            prompts,
+            [p for _, p, _ in items],
         )
 
     async def _verify_batch(self, items: list[tuple[bytes, str]]) -> list[float | Exception]:
@@ -119,11 +120,11 @@ class Vision:
             if len(images) == 1:
                 return [_as_input_error(e)]
         out: list = []
-        for image, text in zip(images, texts, strict=True):
+        for item, text in zip(images, texts, strict=True):
             self.isolated += 1
             try:
                 out.extend(
-                    await run_blocking(fn, [self._decode(*image)], [text], executor=self._executor)
+                    await run_blocking(fn, [self._decode(*item)], [text], executor=self._executor)
                 )
             except Exception as e:  # this item alone is bad
                 out.append(_as_input_error(e))

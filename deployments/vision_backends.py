@@ -177,8 +177,8 @@ class TransformersVision(VisionBackend):
             # its first prompt + step + 1 columns), and the first new token's position, text
             # (padding left out) and M-RoPE (text + the image's delta), one further each step
             length = seq.shape[1]
+            text = mask.sum(-1, keepdim=True)
             mask = torch.cat([mask, mask.new_ones(n, max_new_tokens)], 1)
-            text = inputs["attention_mask"].sum(-1, keepdim=True)
             deltas = self.model.model.rope_deltas
             position_ids = torch.cat([text[None], (text + deltas)[None].expand(3, -1, -1)])
             done = torch.zeros(n, dtype=torch.bool, device=seq.device)
