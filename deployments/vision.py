@@ -51,7 +51,9 @@ def make_backend(cfg: VisionConfig) -> VisionBackend:
     if cfg.backend == "vllm":
         kwargs = {"gpu_memory_utilization": cfg.gpu_memory_utilization or 0.9, **cfg.engine_kwargs}
         return VLLMVision(path, name, version, kwargs)
-    return TransformersVision(path, name, version, dtype=cfg.dtype, gpu_share=cfg.num_gpus)
+    return TransformersVision(
+        path, name, version, dtype=cfg.dtype, gpu_share=cfg.num_gpus, compile=cfg.compile
+    )
 
 
 class Vision:

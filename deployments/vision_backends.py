@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
 
 from PIL import Image
 
@@ -29,6 +30,7 @@ class TransformersVision(VisionBackend):
         dtype: str = "auto",
         device: str = "",
         gpu_share: float = 0.0,
+        compile: bool = False,
     ):
         import torch
         from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
@@ -63,6 +65,46 @@ class TransformersVision(VisionBackend):
         self._pad_id = gen.pad_token_id if gen.pad_token_id is not None else (eos or [0])[0]
         self._yes_ids = self._answer_token_ids(["yes", "Yes", "是", "对"])
         self._no_ids = self._answer_token_ids(["no", "No", "否", "不"])
+        # what each decoding step calls: the text model, compiled if the profile asks
+        self._text_step = self.model.model.language_model
+        self.compiled = compile and self._compile_decoding_step()
+
+    def _compile_decoding_step(self) -> bool:
+        """Compile the text model for the decoding steps (``vision.compile``): torch.compile,
+        inductor, dynamic shapes, so one graph serves every prompt length, cache length and
+        batch size above one (a batch of one has its own). At these sizes a step is about a
+        hundred small operations, each paying Python's and the dispatcher's overhead; the
+        compiled step fuses them: 7.5 against 10.2 ms for a 16-token answer on the cpu profile.
+
+        Compiled here, before the replica is ready, on a batch of one and a padded batch of
+        two: about 20 s on two cores the first time, a few seconds once inductor's cache (in
+        seethink's cache folder, unless ``TORCHINDUCTOR_CACHE_DIR`` says otherwise) holds the
+        code. Returns whether it compiled; on any failure the steps stay eager, with a warning.
+        """
+        torch = self._torch
+        eager = self._text_step
+        try:
+            import torch._inductor.config as inductor_config
+            from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+            from seethink.checkpoints import cache_root
+
+            # torch writes its default (a folder in /tmp) into the environment once anything
+            # asks for the cache; only a folder the user chose is kept
+            default = default_cache_dir()
+            if os.environ.get("TORCHINDUCTOR_CACHE_DIR", default) == default:
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_root() / "torchinductor")
+
+            inductor_config.compile_threads = 1  # no pool of compile workers left in the replica
+            self._text_step = torch.compile(eager, dynamic=True)
+            for sizes in ([(56, 56)], [(56, 56), (112, 84)]):  # one; two of different lengths
+                images = [Image.new("RGB", size, (120, 90, 60)) for size in sizes]
+                self.generate(images, ["Describe the image."] * len(images), 4)
+            return True
+        except Exception:
+            logger.warning("vision: compiling the decoding step failed; it runs eager", exc_info=1)
+            self._text_step = eager
+            return False
 
     def _answer_token_ids(self, words: list[str]) -> list[int]:
         ids = set()
@@ -208,7 +250,7 @@ class TransformersVision(VisionBackend):
         (the tests hold the loop to ``generate``, token for token and log-probability for
         log-probability)."""
         text_model = self.model.model.language_model
-        hidden = text_model(
+        hidden = self._text_step(
             inputs_embeds=text_model.embed_tokens(ids),
             attention_mask=mask,
             position_ids=position_ids,

@@ -15,6 +15,16 @@ PIP=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 "${PIP[@]}" --upgrade pip setuptools >/dev/null
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
+# A C++ compiler: the cpu profile compiles the vision model's decoding step (torch.compile's
+# inductor writes C++); without one that step runs eager, slower, with a warning in the log.
+if ! command -v c++ >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null) \
+      || echo "warning: could not install g++; the vision model's decoding will run eager" >&2
+  else
+    echo "warning: no C++ compiler (c++); the vision model's decoding will run eager" >&2
+  fi
+fi
 # torch must be the CPU build: pip finds it on this machine's local wheel folder, elsewhere on
 # PyTorch's CPU index.
 links=()

@@ -51,7 +51,10 @@ def vision_limits(
     cfg = load_config(profile).vision
     path = resolve_model_path(cfg.model)
     t = time.perf_counter()
-    backend = TransformersVision(path, cfg.model, checkpoint_version(path), dtype=cfg.dtype)
+    # compiled as the profile's vision node compiles it (vision.compile): load_s includes that
+    backend = TransformersVision(
+        path, cfg.model, checkpoint_version(path), dtype=cfg.dtype, compile=cfg.compile
+    )
     load_s = time.perf_counter() - t
     prompt = caption_prompt("en")
     rows = []

@@ -138,6 +138,13 @@ class VisionConfig(NodeConfig):
         "once with fixed tokens: a measuring tool for the graph's own cost, never a default).",
     )
     dtype: Literal["auto", "bfloat16", "float32"] = "auto"
+    compile: bool = Field(
+        False,
+        description="transformers backend: compile the text model for the decoding steps "
+        "(torch.compile, inductor, dynamic shapes; on CPU it needs a C++ compiler). Done at "
+        "start-up, before the replica is ready (about 20 s on two cores the first time, a few "
+        "seconds from inductor's cache); if it fails the steps stay eager, with a warning.",
+    )
     max_new_tokens: int = Field(32, ge=1, le=4096, description="Bound on generated tokens.")
     max_batch_size: int = Field(8, ge=1, description="Continuous batching: largest batch.")
     batch_wait_timeout_s: float = Field(

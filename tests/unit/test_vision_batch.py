@@ -152,23 +152,44 @@ def test_with_the_cache_off_every_caption_is_made():
     assert backend.calls == 2 and vision.stats()["cache"]["entries"] == 0
 
 
-def test_the_serving_decoding_loop_answers_exactly_as_transformers_generate():
-    # the real (tiny) GLM-4V: our greedy loop against transformers' own generate, on a batch
-    # of different prompts (left padding), token for token and log-probability for
-    # log-probability; then again with some of the images already encoded
-    from deployments.vision import make_backend
+def _same(ours, ref, exact: bool) -> None:
+    """The same tokens; the same log-probabilities exactly (eager) or to float32's last bits
+    (compiled: fused kernels add in another order)."""
+    if exact:
+        assert ours == ref
+    assert [(g.text, g.num_tokens, g.finish_reason) for g in ours] == [
+        (g.text, g.num_tokens, g.finish_reason) for g in ref
+    ]
+    assert [g.confidence for g in ours] == pytest.approx([g.confidence for g in ref], rel=1e-5)
+
+
+def _prompts_and_images():
     from seethink.images import decode_image
 
-    backend = make_backend(load_config("cpu").vision)
     prompts = ["Describe the image.", "What is in this picture?", "colour?",
                "Why is this here, and what should I do about it?"]  # fmt: skip
 
     def images(seed=0):
         return [decode_image(png_bytes(seed=seed + i, size=(64 + 32 * i, 48))) for i in range(4)]
 
+    return prompts, images
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_the_serving_decoding_loop_answers_as_transformers_generate(compiled):
+    # the real (tiny) GLM-4V: our greedy loop against transformers' own generate, on a batch
+    # of different prompts (left padding), token for token and log-probability for
+    # log-probability (exactly, unless the decoding step is compiled: vision.compile); then
+    # again with some of the images already encoded
+    from deployments.vision import make_backend
+
+    cfg = load_config("cpu").vision.model_copy(update={"compile": compiled})
+    backend = make_backend(cfg)
+    assert backend.compiled is compiled
+    prompts, images = _prompts_and_images()
     for n in (1, 4):
         ours = backend.generate(images()[:n], prompts[:n], 12)
-        assert ours == backend.generate_with_transformers(images()[:n], prompts[:n], 12)
+        _same(ours, backend.generate_with_transformers(images()[:n], prompts[:n], 12), not compiled)
         assert all(g.num_tokens > 0 and 0 < g.confidence <= 1 for g in ours)
     held = images(10)
     backend.generate(held[:2], prompts[:2], 4)  # the first two are encoded now
@@ -179,7 +200,49 @@ def test_the_serving_decoding_loop_answers_exactly_as_transformers_generate():
         backend.generate(held, prompts, 12),
         backend.generate_with_transformers(images(10), prompts, 12),
     )
-    assert [(g.text, g.num_tokens) for g in ours] == [(g.text, g.num_tokens) for g in ref]
-    assert [g.confidence for g in ours] == pytest.approx([g.confidence for g in ref], rel=1e-5)
+    _same(ours, ref, exact=False)
     fresh = backend.yes_probability(images(10), prompts)
     assert backend.yes_probability(held, prompts) == pytest.approx(fresh, rel=1e-5)
+
+
+def test_the_compiled_decoding_step_serves_any_batch_without_compiling_again():
+    # compiled at start-up (a batch of one, a padded batch of two): whatever comes next (other
+    # batch sizes, image sizes, prompt lengths, answer lengths) must not compile again, which
+    # would stall a serving replica for seconds
+    import torch
+
+    from deployments.vision import make_backend
+
+    backend = make_backend(load_config("cpu").vision)  # the cpu profile compiles
+    assert backend.compiled
+    prompts, images = _prompts_and_images()
+    eager = make_backend(load_config("cpu").vision.model_copy(update={"compile": False}))
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for n, seed, tokens in ((1, 20, 12), (3, 30, 16), (4, 40, 5), (2, 50, 16)):
+            ours = backend.generate(images(seed)[:n], prompts[:n], tokens)
+            _same(ours, eager.generate(images(seed)[:n], prompts[:n], tokens), exact=False)
+        big = [png_bytes(seed=60 + i, size=(320, 240)) for i in range(16)]
+        from seethink.images import decode_image
+
+        ours = backend.generate([decode_image(b) for b in big], prompts * 4, 16)
+        _same(ours, eager.generate([decode_image(b) for b in big], prompts * 4, 16), exact=False)
+
+
+def test_a_decoding_step_that_cannot_compile_stays_eager(monkeypatch, caplog):
+    # a box without a C++ compiler, or a model torch.compile cannot trace: the replica still
+    # starts and answers, eager, and says why in its log
+    import torch
+
+    from deployments.vision import make_backend
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    backend = make_backend(load_config("cpu").vision)
+    assert backend.compiled is False
+    assert "compiling the decoding step failed" in caplog.text
+    prompts, images = _prompts_and_images()
+    assert backend.generate(images()[:2], prompts[:2], 6) == backend.generate_with_transformers(
+        images()[:2], prompts[:2], 6
+    )
