@@ -6,6 +6,7 @@ import asyncio
 import copy
 import logging
 import os
+import time
 
 from PIL import Image
 
@@ -67,7 +68,9 @@ class TransformersVision(VisionBackend):
         self._no_ids = self._answer_token_ids(["no", "No", "否", "不"])
         # what each decoding step calls: the text model, compiled if the profile asks
         self._text_step = self.model.model.language_model
+        t = time.perf_counter()
         self.compiled = compile and self._compile_decoding_step()
+        self.compile_s = time.perf_counter() - t if self.compiled else 0.0
 
     def _compile_decoding_step(self) -> bool:
         """Compile the text model for the decoding steps (``vision.compile``): torch.compile,

@@ -169,3 +169,11 @@ def test_concurrent_requests_are_batched_by_the_vision_node(graph):
     vision = graph.handle("Vision")
     largest = max(vision.stats.remote().result()["max_batch"] for _ in range(6))
     assert largest > 1, "concurrent requests were never batched into one generate() call"
+
+
+def test_the_vision_replicas_decode_with_the_compiled_step(graph):
+    # the cpu profile compiles the decoding step (vision.compile); a replica whose compile
+    # failed (no C++ compiler in the worker's environment, an unwritable cache) would answer
+    # eager and only say so in its log
+    vision = graph.handle("Vision")
+    assert all(vision.stats.remote().result()["compiled"] for _ in range(6))
