@@ -68,7 +68,7 @@ class Vision:
     ):
         self.cfg = cfg
         self.backend = backend or make_backend(cfg)
-        if getattr(self.backend, "compiled", False):
+        if self.backend.compiled:
             logger.info("vision: decoding step compiled in %.1f s", self.backend.compile_s)
         self.captions = CaptionCache(
             cache or CacheConfig(), self._make_caption, (self.backend.name, self.backend.version)
@@ -177,7 +177,7 @@ class Vision:
             "max_batch": self.max_batch,
             "isolated": self.isolated,
             "decoded_hits": self._decoded.stats.hits,
-            "compiled": getattr(self.backend, "compiled", False),  # vision.compile took
+            "compiled": self.backend.compiled,  # vision.compile took
             "cache": self.captions.stats(),
         }
 

@@ -325,6 +325,7 @@ def start_peers(workdir: Path, model_profile: str, timeout_s: float) -> dict[str
     if cfg.llm.enforce_eager:
         llm_cmd.append("--enforce-eager")
     # vLLM leaves its rendezvous file (vllm_dist_<uuid>) in the temp directory: this run's
+    # work directory, not /tmp
     llm_env = dict(offline, TMPDIR=str(workdir))
     if cfg.llm.device != "gpu":
         llm_env.update(

@@ -40,6 +40,9 @@ class VisionBackend(abc.ABC):
 
     name: str
     version: str
+    # whether its decoding step is compiled (vision.compile), and how long that took
+    compiled: bool = False
+    compile_s: float = 0.0
 
     @abc.abstractmethod
     def generate(

@@ -212,6 +212,7 @@ def test_the_compiled_decoding_step_serves_any_batch_without_compiling_again():
     import torch
 
     from deployments.vision import make_backend
+    from seethink.images import decode_image
 
     backend = make_backend(load_config("cpu").vision)  # the cpu profile compiles
     assert backend.compiled
@@ -222,8 +223,6 @@ def test_the_compiled_decoding_step_serves_any_batch_without_compiling_again():
             ours = backend.generate(images(seed)[:n], prompts[:n], tokens)
             _same(ours, eager.generate(images(seed)[:n], prompts[:n], tokens), exact=False)
         big = [png_bytes(seed=60 + i, size=(320, 240)) for i in range(16)]
-        from seethink.images import decode_image
-
         ours = backend.generate([decode_image(b) for b in big], prompts * 4, 16)
         _same(ours, eager.generate([decode_image(b) for b in big], prompts * 4, 16), exact=False)
 
